@@ -1,0 +1,48 @@
+# Inferno: `make demo` and `make test` bootstrap everything they need on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+NEWMAN := .tools/newman/node_modules/.bin/newman
+NEWMAN_VERSION := 6.2.2
+PYTEST_ARGS ?=
+
+.PHONY: demo test lint format model newman postman compat bench clean help
+
+help:
+	@echo "make demo   - start the reference server on the tiny model, run the suite and a load profile"
+	@echo "make test   - run all tests"
+	@echo "make lint   - ruff check and format check"
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+model: $(STAMP)
+	$(PY) -m reference_server tiny-model
+
+$(NEWMAN):
+	npm install --silent --no-audit --no-fund --prefix .tools/newman newman@$(NEWMAN_VERSION)
+
+newman: $(NEWMAN)
+
+demo: model
+	$(PY) -m reference_server.demo
+
+test: model
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m pytest tests -p no:cacheprovider $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: $(STAMP)
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+clean:
+	rm -rf $(VENV) .tools build *.egg-info

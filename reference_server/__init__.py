@@ -1,0 +1,1 @@
+"""Reference OpenAI-compatible server on llama.cpp."""

@@ -1,0 +1,181 @@
+"""The Sanic application: routes, auth, metrics and the error envelope for every failure."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+
+from sanic import Request, Sanic, json
+from sanic.exceptions import HTTPException
+from sanic.handlers import ErrorHandler
+from sanic.response import HTTPResponse
+
+from . import flow
+from .compression import compress_body, is_compressible, negotiate
+from .config import ServerConfig
+from .engine import EngineNotReady, QueueFull
+from .errors import ApiError, InferenceFailed
+from .metrics import Metrics
+from .registry import ModelRegistry
+from .routes import chat, completions, embeddings, models, ops, websocket
+
+log = logging.getLogger("reference_server")
+
+
+class EnvelopeErrorHandler(ErrorHandler):
+    """Answers every failure, Sanic's own included, with the OpenAI envelope."""
+
+    def default(self, request: Request, exception: Exception) -> HTTPResponse:
+        error = to_api_error(exception)
+        if error.status >= 500 and not isinstance(exception, ApiError | QueueFull):
+            log.error("request failed: %r", exception, exc_info=exception)
+        return json(error.envelope(), status=error.status, headers=error.headers)
+
+
+def to_api_error(exception: BaseException) -> ApiError:
+    if isinstance(exception, ApiError):
+        return exception
+    if isinstance(exception, QueueFull):
+        return ApiError(
+            429,
+            f"The server is at capacity ({exception}); retry later.",
+            code="queue_full",
+            headers={"Retry-After": str(flow.retry_after_seconds(exception.worker))},
+        )
+    if isinstance(exception, EngineNotReady):
+        return ApiError(
+            503, "The model is still loading.", code="model_loading", headers={"Retry-After": "1"}
+        )
+    if isinstance(exception, InferenceFailed):
+        return ApiError(500, f"inference failed: {exception}", code="inference_failed")
+    if isinstance(exception, HTTPException):
+        status = exception.status_code
+        message = str(exception) or "request failed"
+        if status == 404:
+            message = "Unknown route. See /openapi.json for the routes this server serves."
+        elif status == 405:
+            message = f"Method not allowed: {exception}"
+        return ApiError(status, message)
+    return ApiError(500, "inference failed: internal error", code="internal_error")
+
+
+def create_app(config: ServerConfig, name: str = "inferno") -> Sanic:
+    app = Sanic(name, error_handler=EnvelopeErrorHandler())
+    app.config.REQUEST_MAX_SIZE = config.max_body_bytes
+    app.config.REQUEST_MAX_HEADER_SIZE = config.max_header_bytes
+    app.config.RESPONSE_TIMEOUT = config.request_timeout + 5
+    app.config.REQUEST_TIMEOUT = 60
+    app.config.KEEP_ALIVE_TIMEOUT = 30
+    app.config.NOISY_EXCEPTIONS = False
+    app.config.FALLBACK_ERROR_FORMAT = "json"
+    app.ctx.config = config
+    app.ctx.metrics = Metrics()
+    app.ctx.registry = ModelRegistry(config)
+    _describe_metrics(app.ctx.metrics)
+    app.ctx.metrics.add_gauges(lambda: _load_gauges(app.ctx.registry))
+
+    app.add_route(models.list_models, "/v1/models", methods=["GET"])
+    app.add_route(models.retrieve_model, "/v1/models/<model:path>", methods=["GET"])
+    app.add_route(chat.chat_completions, "/v1/chat/completions", methods=["POST"])
+    app.add_route(completions.completions, "/v1/completions", methods=["POST"])
+    app.add_route(embeddings.embeddings, "/v1/embeddings", methods=["POST"])
+    app.add_route(ops.health, "/health", methods=["GET"])
+    app.add_route(ops.metrics, "/metrics", methods=["GET"])
+    app.add_route(ops.openapi, "/openapi.json", methods=["GET"])
+    app.add_websocket_route(websocket.chat_ws, "/v1/chat/completions/ws")
+    app.add_websocket_route(websocket.completions_ws, "/v1/completions/ws")
+
+    @app.before_server_start
+    async def _start_models(app: Sanic) -> None:
+        app.ctx.registry.start()
+
+    @app.after_server_stop
+    async def _stop_models(app: Sanic) -> None:
+        app.ctx.registry.stop()
+
+    @app.on_request
+    async def _authenticate(request: Request) -> HTTPResponse | None:
+        request.ctx.started = time.monotonic()
+        request.ctx.model_id = ""
+        keys = config.api_keys
+        if keys and request.path.startswith("/v1/") and not _authorized(request, keys):
+            error = ApiError(
+                401,
+                "Incorrect or missing API key. Send it as 'Authorization: Bearer <key>'.",
+                code="invalid_api_key",
+            )
+            return json(error.envelope(), status=401)
+        return None
+
+    @app.on_response
+    async def _finish(request: Request, response: HTTPResponse) -> None:
+        route = request.route.path if request.route else "unmatched"
+        app.ctx.metrics.inc(
+            "inferno_requests_total", route="/" + route.lstrip("/"), status=str(response.status)
+        )
+        state, _ = flow.server_state(m.worker for m in app.ctx.registry)
+        response.headers[flow.STATE_HEADER] = state
+        _compress(request, response, config.compression_min_bytes)
+
+    return app
+
+
+def _compress(request: Request, response: HTTPResponse, min_bytes: int) -> None:
+    """Compresses a whole body per Accept-Encoding; streams compress themselves per event."""
+    body = response.body
+    if not body or "content-encoding" in response.headers:
+        return
+    if not is_compressible(response.content_type):
+        return
+    response.headers["Vary"] = "Accept-Encoding"
+    if len(body) < min_bytes:
+        return
+    coding = negotiate(request.headers.get("accept-encoding"))
+    if coding == "identity":
+        return
+    response.body = compress_body(body, coding)
+    response.headers["Content-Encoding"] = coding
+    response.headers["Content-Length"] = str(len(response.body))
+
+
+def _authorized(request: Request, keys: tuple[str, ...]) -> bool:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    supplied = token.strip().encode()
+    # Compare against every key so the time taken does not reveal which one matched.
+    matched = False
+    for key in keys:
+        matched |= hmac.compare_digest(supplied, key.encode())
+    return matched
+
+
+def _describe_metrics(metrics: Metrics) -> None:
+    metrics.describe("inferno_requests_total", "counter", "HTTP requests by route and status")
+    metrics.describe("inferno_prompt_tokens_total", "counter", "Prompt tokens processed")
+    metrics.describe("inferno_completion_tokens_total", "counter", "Completion tokens generated")
+    metrics.describe(
+        "inferno_time_to_first_token_seconds", "histogram", "Time to the first generated text"
+    )
+    metrics.describe("inferno_queue_depth", "gauge", "Requests waiting for a model")
+    metrics.describe("inferno_running_requests", "gauge", "Requests being generated")
+    metrics.describe(
+        "inferno_cancelled_requests_total", "counter", "Generations cancelled (disconnect, stall)"
+    )
+    metrics.describe("inferno_utilisation", "gauge", "(running + queued) / capacity per model")
+    metrics.describe("inferno_load_state", "gauge", "1 for the current load state")
+
+
+def _load_gauges(registry: ModelRegistry):
+    for served in registry:
+        labels = (("model", served.model_id),)
+        worker = served.worker
+        yield "inferno_queue_depth", labels, worker.queued
+        yield "inferno_running_requests", labels, worker.running
+        yield "inferno_cancelled_requests_total", labels, worker.cancelled_jobs
+        yield "inferno_utilisation", labels, round(flow.utilisation(worker), 4)
+    state, _ = flow.server_state(m.worker for m in registry)
+    for name in (flow.HEALTHY, flow.MODERATE, flow.CRITICAL):
+        yield "inferno_load_state", (("state", name),), 1 if name == state else 0

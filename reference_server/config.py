@@ -1,0 +1,66 @@
+"""Server settings: one `ServerConfig` from flags, optionally with several models from a file."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+
+@dataclass(frozen=True, slots=True)
+class ModelConfig:
+    model_id: str
+    path: str  # a GGUF path, or "tiny" for the generated tiny model
+    n_ctx: int = 0
+    n_gpu_layers: int = 0
+    threads: int | None = None
+    owned_by: str = "inferno"
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    models: tuple[ModelConfig, ...]
+    host: str = "127.0.0.1"
+    port: int = 8000
+    api_keys: tuple[str, ...] = ()
+    max_body_bytes: int = 8 * 1024 * 1024
+    max_queue: int = 16
+    stream_buffer: int = 32
+    stream_stall_timeout: float = 30.0
+    request_timeout: float = 600.0
+    max_header_bytes: int = 16 * 1024
+    compression_min_bytes: int = 512
+    stream_batch_ms: float = 0.0
+    sse_keepalive_s: float = 15.0
+    max_budget_tokens: int = 0  # 0: no limit beyond the context window
+    validation_profile: str = "strict"  # the reference server also enforces the stricter rules
+    extra: dict = field(default_factory=dict)
+
+
+def load_model_file(path: Path, defaults: ModelConfig) -> tuple[ModelConfig, ...]:
+    """Reads `--config FILE` (YAML or JSON): {"models": [{"id", "path", "n_ctx", ...}, ...]}."""
+    text = path.read_text(encoding="utf-8")
+    data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    entries = (data or {}).get("models") if isinstance(data, dict) else None
+    if not isinstance(entries, list) or not entries:
+        raise ValueError(f"{path}: expected a non-empty 'models' list")
+    models = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict) or "path" not in entry:
+            raise ValueError(f"{path}: models[{i}] needs a 'path'")
+        models.append(
+            ModelConfig(
+                model_id=str(entry.get("id") or Path(str(entry["path"])).stem),
+                path=str(entry["path"]),
+                n_ctx=int(entry.get("n_ctx", defaults.n_ctx)),
+                n_gpu_layers=int(entry.get("n_gpu_layers", defaults.n_gpu_layers)),
+                threads=entry.get("threads", defaults.threads),
+                owned_by=str(entry.get("owned_by", defaults.owned_by)),
+            )
+        )
+    ids = [m.model_id for m in models]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"{path}: model ids must be unique, got {ids}")
+    return tuple(models)

@@ -1,0 +1,35 @@
+"""The engine boundary: submit a generation, receive an async stream of token events.
+
+Handlers only use what is exported here. Today one `ModelWorker` thread runs one generation at a
+time; a continuous-batching engine can replace it behind the same two calls (`generate`, `embed`).
+"""
+
+from ._channel import StreamStalled
+from ._llama import LlamaOptions
+from ._worker import EngineNotReady, ModelWorker, QueueFull
+from .types import (
+    ChoiceFinished,
+    GenerationDone,
+    GenerationEvent,
+    GenerationRequest,
+    SamplingParams,
+    TextDelta,
+    TokenLogprob,
+    TopLogprob,
+)
+
+__all__ = [
+    "ChoiceFinished",
+    "EngineNotReady",
+    "GenerationDone",
+    "GenerationEvent",
+    "GenerationRequest",
+    "LlamaOptions",
+    "ModelWorker",
+    "QueueFull",
+    "SamplingParams",
+    "StreamStalled",
+    "TextDelta",
+    "TokenLogprob",
+    "TopLogprob",
+]

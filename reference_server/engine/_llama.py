@@ -1,0 +1,132 @@
+"""Everything that touches llama-cpp-python objects. Called only from a model's worker thread."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .types import TokenLogprob, TopLogprob
+
+
+@dataclass(frozen=True, slots=True)
+class LlamaOptions:
+    model_path: str
+    n_ctx: int = 0  # 0: the model's training context
+    n_gpu_layers: int = 0
+    n_threads: int | None = None
+    logits_all: bool = True  # logprobs need every position's logits
+
+
+def load_generator(options: LlamaOptions) -> Any:
+    from llama_cpp import Llama
+
+    return Llama(
+        model_path=options.model_path,
+        n_ctx=options.n_ctx,
+        n_gpu_layers=options.n_gpu_layers,
+        n_threads=options.n_threads or os.cpu_count() or 1,
+        logits_all=options.logits_all,
+        verbose=False,
+    )
+
+
+def load_embedder(options: LlamaOptions, metadata: dict[str, str]) -> Any:
+    import llama_cpp
+    from llama_cpp import Llama
+
+    arch = metadata.get("general.architecture", "")
+    has_pooling = f"{arch}.pooling_type" in metadata
+    n_ctx = options.n_ctx or int(metadata.get(f"{arch}.context_length", 512))
+    return Llama(
+        model_path=options.model_path,
+        embedding=True,
+        n_ctx=n_ctx,
+        # A whole input must fit in one batch: pooled embeddings are read per sequence.
+        n_batch=n_ctx,
+        n_ubatch=n_ctx,
+        n_gpu_layers=options.n_gpu_layers,
+        n_threads=options.n_threads or os.cpu_count() or 1,
+        pooling_type=(
+            llama_cpp.LLAMA_POOLING_TYPE_UNSPECIFIED
+            if has_pooling
+            else llama_cpp.LLAMA_POOLING_TYPE_MEAN
+        ),
+        verbose=False,
+    )
+
+
+def embed_token_lists(llama: Any, token_lists: list[list[int]]) -> list[list[float]]:
+    """One normalised, pooled vector per token list (what `Llama.embed` does for text)."""
+    import llama_cpp
+
+    n_batch = llama.n_batch
+    n_embd = llama.n_embd()
+    n_seq_max = max(1, llama.context_params.n_seq_max)
+    vectors: list[list[float]] = []
+    sizes: list[int] = []
+
+    def decode() -> None:
+        llama._ctx.kv_cache_clear()
+        llama._ctx.decode(llama._batch)
+        llama._batch.reset()
+        for seq in range(len(sizes)):
+            ptr = llama_cpp.llama_get_embeddings_seq(llama._ctx.ctx, seq)
+            vec = np.ctypeslib.as_array(ptr, shape=(n_embd,)).astype(np.float64)
+            norm = float(np.linalg.norm(vec))
+            vectors.append((vec / norm if norm > 0 else vec).tolist())
+        sizes.clear()
+
+    llama._batch.reset()
+    for tokens in token_lists:
+        if len(tokens) > n_batch:
+            raise ValueError(f"input of {len(tokens)} tokens exceeds the batch size {n_batch}")
+        if sizes and (sum(sizes) + len(tokens) > n_batch or len(sizes) >= n_seq_max):
+            decode()
+        llama._batch.add_sequence(tokens, len(sizes), True)
+        sizes.append(len(tokens))
+    if sizes:
+        decode()
+    llama._ctx.kv_cache_clear()
+    llama.reset()
+    return vectors
+
+
+def token_logprob(llama: Any, row: int, token: int, top_n: int) -> TokenLogprob:
+    """The chosen token's logprob at one position, with the `top_n` most likely alternatives."""
+    from llama_cpp import Llama
+
+    logprobs = Llama.logits_to_logprobs(llama.scores[row])
+    top: tuple[TopLogprob, ...] = ()
+    if top_n > 0:
+        best = np.argpartition(-logprobs, top_n - 1)[:top_n]
+        best = best[np.argsort(-logprobs[best])]
+        top = tuple(_top(llama, int(t), float(logprobs[t])) for t in best)
+    piece = token_piece(llama, token)
+    return TokenLogprob(
+        token=piece.decode("utf-8", errors="replace"),
+        token_bytes=tuple(piece),
+        logprob=min(0.0, float(logprobs[token])),
+        top=top,
+    )
+
+
+def _top(llama: Any, token: int, logprob: float) -> TopLogprob:
+    piece = token_piece(llama, token)
+    return TopLogprob(
+        token=piece.decode("utf-8", errors="replace"),
+        token_bytes=tuple(piece),
+        logprob=min(0.0, logprob),
+    )
+
+
+def token_piece(llama: Any, token: int) -> bytes:
+    return llama.detokenize([token])
+
+
+def is_end_of_generation(llama: Any, token: int) -> bool:
+    import llama_cpp
+
+    return bool(llama_cpp.llama_vocab_is_eog(llama._model.vocab, token))

@@ -1,0 +1,105 @@
+"""The models this server serves: id → worker thread, chat prompt builder, facts for /v1/models."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from .config import ModelConfig, ServerConfig
+from .engine import LlamaOptions, ModelWorker
+from .errors import ApiError, model_not_found
+from .prompts import ChatPromptBuilder
+
+
+@dataclass
+class ServedModel:
+    config: ModelConfig
+    worker: ModelWorker
+    created: int = field(default_factory=lambda: int(time.time()))
+
+    @property
+    def model_id(self) -> str:
+        return self.config.model_id
+
+    @cached_property
+    def chat(self) -> ChatPromptBuilder:
+        llama = self.worker.llama
+        meta = self.worker.metadata
+        vocab = llama._model.vocab
+        import llama_cpp
+
+        def piece(token: int) -> str:
+            text = llama_cpp.llama_vocab_get_text(vocab, token) if token >= 0 else b""
+            return (text or b"").decode("utf-8", errors="replace")
+
+        return ChatPromptBuilder(
+            meta.get("tokenizer.chat_template"),
+            bos_token=piece(llama.token_bos()),
+            eos_token=piece(llama.token_eos()),
+        )
+
+    def describe(self) -> dict:
+        return {
+            "id": self.model_id,
+            "object": "model",
+            "created": self.created,
+            "owned_by": self.config.owned_by,
+        }
+
+
+class ModelRegistry:
+    def __init__(self, config: ServerConfig) -> None:
+        self._models: dict[str, ServedModel] = {}
+        for model in config.models:
+            worker = ModelWorker(
+                LlamaOptions(
+                    model_path=resolve_model_path(model.path),
+                    n_ctx=model.n_ctx,
+                    n_gpu_layers=model.n_gpu_layers,
+                    n_threads=model.threads,
+                ),
+                max_queue=config.max_queue,
+                stream_buffer=config.stream_buffer,
+                stall_timeout=config.stream_stall_timeout,
+            )
+            self._models[model.model_id] = ServedModel(model, worker)
+
+    def __iter__(self):
+        return iter(self._models.values())
+
+    def start(self) -> None:
+        for model in self._models.values():
+            model.worker.start()
+
+    def stop(self) -> None:
+        for model in self._models.values():
+            model.worker.stop()
+
+    @property
+    def ready(self) -> bool:
+        return all(m.worker.ready for m in self._models.values())
+
+    def get(self, model_id: object) -> ServedModel:
+        model = self._models.get(model_id) if isinstance(model_id, str) else None
+        if model is None:
+            raise model_not_found(str(model_id))
+        if not model.worker.ready:
+            raise ApiError(
+                503,
+                f"model '{model_id}' is still loading",
+                code="model_loading",
+                headers={"Retry-After": "1"},
+            )
+        return model
+
+
+def resolve_model_path(path: str) -> str:
+    if path == "tiny":
+        from .tiny_model import ensure_tiny_model
+
+        return str(ensure_tiny_model())
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"model file not found: {path}")
+    return path

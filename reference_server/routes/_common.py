@@ -1,0 +1,65 @@
+"""What every generation route does before it reaches the engine."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sanic import Request
+
+from ..errors import context_length_exceeded, invalid_request
+from ..registry import ServedModel
+from ..streaming import StreamSettings
+from ..validation import parse_json_body, validate_request
+
+
+def read_request(request: Request, operation_id: str) -> dict[str, Any]:
+    body = parse_json_body(request.body, request.headers.get("content-type"))
+    validate_request(operation_id, body, request.app.ctx.config.validation_profile)
+    return body
+
+
+def resolve_model(request: Request, body: dict[str, Any]) -> ServedModel:
+    model = request.app.ctx.registry.get(body["model"])
+    request.ctx.model_id = model.model_id
+    return model
+
+
+def check_prompt_fits(model: ServedModel, tokens: list[int], param: str) -> None:
+    n_ctx = model.worker.n_ctx
+    if len(tokens) >= n_ctx:
+        raise context_length_exceeded(len(tokens), n_ctx, param)
+
+
+def check_token_ids(model: ServedModel, tokens: list[int], param: str) -> None:
+    n_vocab = model.worker.n_vocab
+    if not tokens:
+        raise invalid_request("token id input must not be empty", param)
+    bad = next((t for t in tokens if not 0 <= t < n_vocab), None)
+    if bad is not None:
+        raise invalid_request(f"token id {bad} is outside the vocabulary (0..{n_vocab - 1})", param)
+
+
+def check_budget(request: Request, n: int, prompt_tokens: int, max_tokens: int) -> None:
+    """Refuses work the server is not configured to hold (507), before anything starts."""
+    from ..errors import ApiError
+
+    limit = request.app.ctx.config.max_budget_tokens
+    budget = n * (prompt_tokens + max_tokens)
+    if limit and budget > limit:
+        raise ApiError(
+            507,
+            f"insufficient memory: the request needs a budget of {budget} tokens "
+            f"(n × (prompt + max_tokens)), the server holds {limit}",
+            code="insufficient_memory",
+            error_type="server_error",
+        )
+
+
+def stream_settings(request: Request, body: dict[str, Any]) -> StreamSettings:
+    config = request.app.ctx.config
+    return StreamSettings(
+        include_usage=bool((body.get("stream_options") or {}).get("include_usage")),
+        timeout=config.request_timeout,
+        keepalive=config.sse_keepalive_s,
+        batch_ms=config.stream_batch_ms,
+    )

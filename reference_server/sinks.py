@@ -1,0 +1,75 @@
+"""Where stream chunks are written: an SSE response (optionally compressed) or a WebSocket."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from sanic import Request
+
+from .compression import negotiate, stream_compressor
+
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+DONE = "[DONE]"
+
+
+def sse_event(payload: dict[str, Any] | str) -> bytes:
+    data = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)
+    return f"data: {data}\n\n".encode()
+
+
+class SseSink:
+    """A text/event-stream response. Each event is compressed and flushed on its own, so a
+    client decodes it the moment it arrives; a send that cannot complete within the stall
+    timeout (a client that stopped reading) aborts the stream."""
+
+    def __init__(self, response: Any, coding: str, stall_timeout: float) -> None:
+        self._response = response
+        self._compressor = stream_compressor(coding)
+        self._stall_timeout = stall_timeout
+
+    async def _write(self, data: bytes) -> None:
+        if self._compressor is not None:
+            data = self._compressor.compress(data)
+        await asyncio.wait_for(self._response.send(data), self._stall_timeout)
+
+    async def send(self, payload: dict[str, Any]) -> None:
+        await self._write(sse_event(payload))
+
+    async def comment(self, text: str) -> None:
+        await self._write(f": {text}\n\n".encode())
+
+    async def finish(self) -> None:
+        await self._write(sse_event(DONE))
+        tail = self._compressor.finish() if self._compressor is not None else b""
+        if tail:
+            await asyncio.wait_for(self._response.send(tail), self._stall_timeout)
+        await self._response.eof()
+
+
+async def open_sse(request: Request) -> SseSink:
+    config = request.app.ctx.config
+    coding = negotiate(request.headers.get("accept-encoding"))
+    headers = dict(SSE_HEADERS)
+    headers["Vary"] = "Accept-Encoding"
+    if coding != "identity":
+        headers["Content-Encoding"] = coding
+    response = await request.respond(content_type="text/event-stream", headers=headers)
+    return SseSink(response, coding, config.stream_stall_timeout)
+
+
+class WebSocketSink:
+    """The same chunk objects as the SSE stream, one JSON text message each, then "[DONE]"."""
+
+    def __init__(self, ws: Any) -> None:
+        self._ws = ws
+
+    async def send(self, payload: dict[str, Any]) -> None:
+        await self._ws.send(json.dumps(payload, ensure_ascii=False))
+
+    async def comment(self, text: str) -> None:
+        await self._ws.ping()
+
+    async def finish(self) -> None:
+        await self._ws.send(DONE)

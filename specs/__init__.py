@@ -1,0 +1,255 @@
+"""The OpenAPI document for the OpenAI-compatible surface, and validators compiled from it.
+
+Every other part of the project reads schemas through this module so that nobody restates a
+schema in Python. Two profiles exist: "openai" (OpenAI's documented contract, the default) and
+"strict" (the same document with every `x-inferno-strict` object merged into its schema).
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from pathlib import Path
+from typing import Any, Literal, NamedTuple
+
+import yaml
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+__all__ = [
+    "PROFILES",
+    "STRICT_KEY",
+    "Operation",
+    "error_validator",
+    "load_spec",
+    "operation",
+    "operations",
+    "request_validator",
+    "response_validator",
+    "schema_for",
+    "spec_path",
+    "stream_event_validator",
+]
+
+Profile = Literal["openai", "strict"]
+PROFILES: tuple[str, ...] = ("openai", "strict")
+STRICT_KEY = "x-inferno-strict"
+# Validators resolve "#/..." references against this URI, which names the whole document.
+_BASE_URI = "urn:inferno:openapi"
+_JSON = "application/json"
+_SSE = "text/event-stream"
+_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+
+class Operation(NamedTuple):
+    method: str  # upper case, e.g. "POST"
+    path: str  # e.g. "/v1/chat/completions"
+    operation_id: str
+    streaming: bool  # the 200 response also documents text/event-stream
+
+
+def spec_path() -> Path:
+    """The openapi.yaml shipped inside the package."""
+    return Path(__file__).resolve().parent / "openapi.yaml"
+
+
+@functools.cache
+def load_spec() -> dict[str, Any]:
+    """The parsed document (cached and shared: do not mutate)."""
+    with spec_path().open(encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+@functools.cache
+def operations() -> list[Operation]:
+    found = []
+    for path, item in load_spec()["paths"].items():
+        for method in _METHODS:
+            op = item.get(method)
+            if op is None:
+                continue
+            ok = op.get("responses", {}).get("200", {})
+            streaming = _SSE in _deref(ok).get("content", {})
+            found.append(Operation(method.upper(), path, op["operationId"], streaming))
+    return found
+
+
+def operation(operation_id: str) -> Operation:
+    for op in operations():
+        if op.operation_id == operation_id:
+            return op
+    raise KeyError(f"unknown operationId {operation_id!r}")
+
+
+def request_validator(operation_id: str, profile: Profile = "openai") -> Draft202012Validator:
+    """Validator of the JSON request body of an operation."""
+    pointer = [*_operation_pointer(operation_id), "requestBody"]
+    body = _resolve_pointer(pointer)
+    if body is None:
+        raise ValueError(f"{operation_id} has no request body")
+    pointer = _follow_ref(pointer)
+    return _validator(_pointer_to_ref([*pointer, "content", _JSON, "schema"]), _check(profile))
+
+
+def response_validator(
+    operation_id: str, status: int | str = 200, profile: Profile = "openai"
+) -> Draft202012Validator:
+    """Validator of the response body for a status (JSON, or text/plain for /metrics)."""
+    responses = [*_operation_pointer(operation_id), "responses"]
+    code = str(status)
+    if code not in _resolve_pointer(responses):
+        raise KeyError(f"{operation_id} documents no {code} response")
+    pointer = _follow_ref([*responses, code])
+    content = _resolve_pointer(pointer)["content"]
+    media = _JSON if _JSON in content else next(m for m in content if m != _SSE)
+    return _validator(_pointer_to_ref([*pointer, "content", media, "schema"]), _check(profile))
+
+
+def stream_event_validator(operation_id: str, profile: Profile = "openai") -> Draft202012Validator:
+    """Validator of ONE parsed SSE chunk (the JSON inside `data:`) of a streaming operation."""
+    pointer = _follow_ref([*_operation_pointer(operation_id), "responses", "200"])
+    media = _resolve_pointer(pointer).get("content", {}).get(_SSE)
+    if media is None:
+        raise ValueError(f"{operation_id} does not stream")
+    found = _find_key(
+        [*pointer, "content", _SSE, "itemSchema"], media["itemSchema"], "contentSchema"
+    )
+    if found is None:
+        raise ValueError(f"{operation_id} has no contentSchema for its events")
+    return _validator(_pointer_to_ref(found), _check(profile))
+
+
+def error_validator(profile: Profile = "openai") -> Draft202012Validator:
+    """Validator of the shared error envelope {"error": {message, type, param, code}}."""
+    return _validator(_component_ref("ErrorResponse"), _check(profile))
+
+
+def schema_for(name: str, profile: Profile = "openai") -> dict[str, Any]:
+    """A self-contained copy of components/schemas/<name> with every $ref inlined."""
+    doc = _profiled(_check(profile))
+    schemas = doc["components"]["schemas"]
+    if name not in schemas:
+        raise KeyError(f"unknown schema {name!r}")
+    resolved = _inline(schemas[name], doc, ())
+    resolved["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return resolved
+
+
+# ----------------------------------------------------------------------------- internals
+
+
+def _check(profile: str) -> str:
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {PROFILES}, not {profile!r}")
+    return profile
+
+
+@functools.cache
+def _profiled(profile: str) -> dict[str, Any]:
+    """The document with the strict overlays merged ("strict") or removed ("openai")."""
+    return _apply_overlays(copy.deepcopy(load_spec()), strict=profile == "strict")
+
+
+def _apply_overlays(node: Any, *, strict: bool) -> Any:
+    if isinstance(node, dict):
+        overlay = node.pop(STRICT_KEY, None)
+        for value in node.values():
+            _apply_overlays(value, strict=strict)
+        if strict and overlay:
+            node.update(copy.deepcopy(overlay))
+    elif isinstance(node, list):
+        for value in node:
+            _apply_overlays(value, strict=strict)
+    return node
+
+
+@functools.cache
+def _registry(profile: str) -> Registry:
+    resource = Resource(contents=_profiled(profile), specification=DRAFT202012)
+    return Registry().with_resource(_BASE_URI, resource)
+
+
+@functools.cache
+def _validator(ref: str, profile: str) -> Draft202012Validator:
+    # No format checker: servers and schemathesis disagree on formats, and ours are annotations.
+    return Draft202012Validator({"$ref": ref}, registry=_registry(profile))
+
+
+def _operation_pointer(operation_id: str) -> list[str]:
+    op = operation(operation_id)
+    return ["paths", op.path, op.method.lower()]
+
+
+def _resolve_pointer(pointer: list[str]) -> Any:
+    node: Any = load_spec()
+    for part in pointer:
+        node = node.get(part) if isinstance(node, dict) else None
+        if node is None:
+            return None
+    return node
+
+
+def _follow_ref(pointer: list[str]) -> list[str]:
+    """Where a (possibly $ref'd) object really lives, e.g. components/responses/BadRequest."""
+    for _ in range(8):  # refs to refs are legal but short; bound the chase
+        node = _resolve_pointer(pointer)
+        if not (isinstance(node, dict) and "$ref" in node):
+            return pointer
+        pointer = _ref_to_pointer(node["$ref"])
+    raise ValueError(f"reference chain too long at {pointer}")
+
+
+def _deref(node: dict[str, Any]) -> dict[str, Any]:
+    if "$ref" in node:
+        return _resolve_pointer(_follow_ref(_ref_to_pointer(node["$ref"])))
+    return node
+
+
+def _find_key(pointer: list[str], node: Any, key: str) -> list[str] | None:
+    if isinstance(node, dict):
+        if key in node:
+            return [*pointer, key]
+        items = node.items()
+    elif isinstance(node, list):
+        items = ((str(i), v) for i, v in enumerate(node))
+    else:
+        return None
+    for name, value in items:
+        found = _find_key([*pointer, name], value, key)
+        if found is not None:
+            return found
+    return None
+
+
+def _ref_to_pointer(ref: str) -> list[str]:
+    if not ref.startswith("#/"):
+        raise ValueError(f"only local references are supported, got {ref!r}")
+    return [p.replace("~1", "/").replace("~0", "~") for p in ref[2:].split("/")]
+
+
+def _pointer_to_ref(pointer: list[str]) -> str:
+    escaped = (str(p).replace("~", "~0").replace("/", "~1") for p in pointer)
+    return f"{_BASE_URI}#/" + "/".join(escaped)
+
+
+def _component_ref(name: str) -> str:
+    return _pointer_to_ref(["components", "schemas", name])
+
+
+def _inline(node: Any, doc: dict[str, Any], seen: tuple[str, ...]) -> Any:
+    if isinstance(node, list):
+        return [_inline(v, doc, seen) for v in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        ref = node["$ref"]
+        if ref in seen:
+            raise ValueError(f"recursive schema through {ref}; cannot inline")
+        target: Any = doc
+        for part in _ref_to_pointer(ref):
+            target = target[part]
+        resolved = _inline(target, doc, (*seen, ref))
+        siblings = {k: _inline(v, doc, seen) for k, v in node.items() if k != "$ref"}
+        return {"allOf": [resolved], **siblings} if siblings else resolved
+    return {k: _inline(v, doc, seen) for k, v in node.items()}
