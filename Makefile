@@ -28,10 +28,13 @@ $(NEWMAN):
 
 newman: $(NEWMAN)
 
+postman: $(STAMP)
+	$(PY) -m postman.generate
+
 demo: model
 	$(PY) -m reference_server.demo
 
-test: model
+test: model newman
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest tests -p no:cacheprovider $(PYTEST_ARGS)
