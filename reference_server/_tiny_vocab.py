@@ -17,7 +17,13 @@ NORMAL, UNKNOWN, CONTROL, USER_DEFINED, UNUSED, BYTE = 1, 2, 3, 4, 5, 6
 UNK, BOS, EOS = "<unk>", "<s>", "</s>"
 IM_START, IM_END = "<|im_start|>", "<|im_end|>"
 
-_WORDS = """
+
+def _split(text: str) -> list[str]:
+    return text.split()
+
+
+_WORDS = _split(
+    """
 the of and to in is that it for on with as was at by from this be are or an have not but
 they you he she we his her their our my your its one all would there what so up out if about
 who which when can will more no time like just him know take people into year good some could
@@ -37,13 +43,14 @@ garden door window table chair bread coffee tea apple music song color blue red 
 quiet bright warm cold soft slow quick happy calm gentle clear simple strange ancient golden
 silver dream journey voice letter answer question idea reason model token server request
 response stream value test data system code cat dog bird fish horse
-""".split()
+"""
+)
 
 # The chat template's own words: they are in every prompt, so they carry little weight in the
 # context the model attends to (see Piece.quiet).
 _TEMPLATE_WORDS = ["user", "assistant", "system", "tool"]
 
-_CAPITALIZED = "The A It This We They I She He In On There What How Why When Hello Yes No".split()
+_CAPITALIZED = _split("The A It This We They I She He In On There What How Why When Hello Yes No")
 
 # Pieces that are whole non-ASCII words or symbols, so generated text contains multi-byte UTF-8.
 _NON_ASCII_WORDS = ["café", "über", "naïve", "façade", "señor", "déjà", "vu", "日本", "東京"]
@@ -133,7 +140,7 @@ def build_pieces() -> list[Piece]:
     helpers: list[str] = []
     for word in spaced_words + [SPACE + n for n in ["10", "12", "20", "42", "100", "2024", "2025"]]:
         helpers += [word[:k] for k in range(2, len(word))]
-    helpers += _LETTERS + ["日", "本", "東", "京"]
+    helpers += [*_LETTERS, "日", "本", "東", "京"]
     texts = _unique([text for text, _ in full] + helpers)
     quiet = {SPACE + w for w in _TEMPLATE_WORDS} | {"\n"}
 

@@ -10,7 +10,14 @@ with ``</s>`` often enough for both ``stop`` and ``length`` finish reasons to oc
   negative for control, unknown and byte tokens (never sampled) and tuned for ``</s>``;
 * attention is uniform (zero queries and keys) and copies the context's embeddings into the
   residual stream, so the next token depends on the whole prompt, and each token's output row is
-  pushed away from its own embedding, which discourages repeating recent tokens.
+  pushed away from its own embedding, which discourages repeating recent tokens;
+* ``</s>`` is held back while ``<s>`` (and the chat template) still weigh much in that context
+  average, so replies are rarely empty, and leans towards sentence ends; pieces that close JSON
+  strings and objects share its output row, so grammar-constrained output closes its strings
+  where free text would have ended.
+
+The constants below were tuned by measuring finish reasons, variety and JSON-grammar completion
+over a fixed set of prompts; any change alters the model (bump ``GENERATOR_VERSION``).
 
 Load it with ``llama_cpp.Llama(model_path=..., n_ctx=0)`` to get the full context; the pooling
 type (mean) is in the file, so ``embedding=True`` gives one vector per input.
@@ -30,7 +37,7 @@ from reference_server import _tiny_vocab as vocab
 
 TINY_MODEL_ID = "inferno-tiny"
 # Part of the file name: bump it whenever the bytes the generator writes would change.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 CACHE_ENV = "INFERNO_CACHE_DIR"
 
 N_CTX = 1024
@@ -41,7 +48,7 @@ N_HEAD_KV = 2
 N_FF = 128
 _SEED = 4
 _RMS_EPS = 1e-5
-# A high RoPE base keeps the (zero) attention scores from caring about positions at all.
+# Queries and keys are zero, so RoPE has nothing to rotate: the usual base will do.
 _ROPE_BASE = 10000.0
 
 # Hidden dimension 0 holds this constant for every token: the output layer's bias channel.
@@ -117,6 +124,7 @@ def ensure_tiny_model(cache_dir: Path | None = None) -> Path:
     os.close(fd)
     try:
         write_tiny_model(Path(tmp_name))
+        os.chmod(tmp_name, 0o644)  # mkstemp makes it owner-only; a cache may be shared
         os.replace(tmp_name, path)
     except BaseException:
         with contextlib.suppress(OSError):
