@@ -44,7 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="layers offloaded to the GPU; -1 = all (default: 0, CPU only)",
     )
     serve.add_argument(
-        "--threads", type=int, default=None, help="CPU threads per model (default: all cores)"
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads per model (default: all cores; 1 for models under 64 MiB)",
     )
     serve.add_argument(
         "--api-key",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -53,12 +54,13 @@ class ModelRegistry:
     def __init__(self, config: ServerConfig) -> None:
         self._models: dict[str, ServedModel] = {}
         for model in config.models:
+            path = resolve_model_path(model.path)
             worker = ModelWorker(
                 LlamaOptions(
-                    model_path=resolve_model_path(model.path),
+                    model_path=path,
                     n_ctx=model.n_ctx,
                     n_gpu_layers=model.n_gpu_layers,
-                    n_threads=model.threads,
+                    n_threads=model.threads or default_threads(path),
                 ),
                 max_queue=config.max_queue,
                 stream_buffer=config.stream_buffer,
@@ -93,6 +95,17 @@ class ModelRegistry:
                 headers={"Retry-After": "1"},
             )
         return model
+
+
+SMALL_MODEL_BYTES = 64 * 1024 * 1024
+
+
+def default_threads(path: str) -> int:
+    """All cores, except for very small models: their matrices are too small to split, and
+    llama.cpp's spinning thread barrier then costs more than it saves (badly so on a busy host)."""
+    if os.path.getsize(path) < SMALL_MODEL_BYTES:
+        return 1
+    return os.cpu_count() or 1
 
 
 def resolve_model_path(path: str) -> str:

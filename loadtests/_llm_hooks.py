@@ -1,0 +1,153 @@
+"""Locust event listeners: options, settings, sample shipping to the master, summary, SLO exit.
+
+Imported once per process by ``users.py``; ``sys.modules`` caching keeps registration single.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from typing import Any
+
+from _llm_client import LLMUser, discovered_model
+from _llm_options import add_arguments
+from _llm_recorder import RECORDER, Batch
+from _llm_run import RUN
+from _llm_settings import SETTINGS, from_options
+from _llm_slo import check, parse_slo
+from _llm_summary import format_table, view, write_summary
+from locust import events
+from locust.runners import MasterRunner, WorkerRunner
+
+log = logging.getLogger("inferno")
+DEFAULT_USER_CLASS = "MixedUser"
+SLO_EXIT_CODE = 3
+
+
+@events.init_command_line_parser.add_listener
+def _add_options(parser: Any, **_: Any) -> None:
+    add_arguments(parser)
+
+
+@events.init.add_listener
+def _on_init(environment: Any, runner: Any = None, **_: Any) -> None:
+    options = environment.parsed_options
+    try:
+        _apply_options(options)
+    except (OSError, ValueError) as exc:
+        log.error("inferno: %s", exc)
+        sys.exit(2)
+    RUN.is_worker = isinstance(runner, WorkerRunner)
+    RUN.is_master = isinstance(runner, MasterRunner)
+    RECORDER.buffer_only = RUN.is_worker
+    _default_to_mix(environment, options)
+
+
+def _apply_options(options: Any) -> None:
+    SETTINGS.__dict__.update(from_options(options).__dict__)
+    RUN.slo = parse_slo(getattr(options, "slo", "") or "")
+    RUN.summary_path = getattr(options, "summary", "") or ""
+    RUN.shape_name = getattr(options, "shape", "constant") or "constant"
+    LLMUser.network_timeout = SETTINGS.request_timeout
+
+
+def _default_to_mix(environment: Any, options: Any) -> None:
+    """Run the weighted mix, not every class at once, when no user class is named."""
+    if RUN.is_worker or options is None or getattr(options, "user_classes", None):
+        return
+    if getattr(options, "class_picker", False):
+        return
+    mix = [c for c in environment.user_classes if c.__name__ == DEFAULT_USER_CLASS]
+    if mix and len(environment.user_classes) > 1:
+        environment.user_classes[:] = mix
+
+
+@events.test_start.add_listener
+def _on_test_start(environment: Any, **_: Any) -> None:
+    # Workers receive the master's custom arguments with each spawn message, and the web UI
+    # can change them between runs: re-read them for every test.
+    try:
+        _apply_options(environment.parsed_options)
+    except (OSError, ValueError) as exc:
+        log.error("inferno: keeping the previous settings: %s", exc)
+    if RUN.is_worker:
+        RECORDER.batch = Batch()
+    else:
+        RECORDER.aggregate.reset()
+
+
+@events.test_stop.add_listener
+def _on_test_stop(environment: Any, **_: Any) -> None:
+    if not RUN.is_worker:
+        RECORDER.aggregate.mark_stopped()
+
+
+@events.report_to_master.add_listener
+def _on_report_to_master(client_id: str, data: dict[str, Any], **_: Any) -> None:
+    if RUN.is_worker:
+        message = RECORDER.drain()
+        message["model"] = SETTINGS.model or discovered_model()
+        data["inferno"] = message
+
+
+@events.worker_report.add_listener
+def _on_worker_report(client_id: str, data: dict[str, Any], **_: Any) -> None:
+    message = data.get("inferno")
+    if message:
+        RECORDER.aggregate.merge(message)
+
+
+def build_summary(environment: Any) -> dict[str, Any]:
+    agg = RECORDER.aggregate
+    summary = view(agg.totals(), agg.metrics, agg.duration_s())
+    shape = dict(RUN.shape_report) or {"name": RUN.shape_name}
+    options = environment.parsed_options
+    summary.update(
+        {
+            "host": getattr(environment, "host", None),
+            "model": SETTINGS.model or discovered_model() or agg.model,
+            "user_classes": [c.__name__ for c in environment.user_classes],
+            "started_at": agg.started_wall,
+            "shape": shape,
+            "by_name": {name: c.as_dict() for name, c in sorted(agg.by_name.items())},
+            "errors_by_reason": dict(agg.errors.most_common()),
+            "worker_reports": agg.reports,
+            "max_tokens": SETTINGS.max_tokens,
+            "processes": getattr(options, "processes", None),
+        }
+    )
+    if RUN.slo:
+        summary["slo"] = _slo_verdict(summary)
+    return summary
+
+
+def _slo_verdict(summary: dict[str, Any]) -> dict[str, Any]:
+    if summary["shape"].get("name") == "sweep":
+        # A sweep breaks its objectives on purpose; the gate is whether any level met them.
+        saturation = summary["shape"].get("saturation")
+        violations = [] if saturation else ["no sweep step met the objectives"]
+        if not summary["shape"].get("steps"):
+            violations = ["the sweep finished no step"]
+    else:
+        violations = check(RUN.slo, summary)
+    return {"objectives": RUN.slo, "passed": not violations, "violations": violations}
+
+
+@events.quitting.add_listener
+def _on_quitting(environment: Any, **_: Any) -> None:
+    if RUN.is_worker:
+        return
+    summary = build_summary(environment)
+    if RUN.summary_path:
+        write_summary(RUN.summary_path, summary)
+    # A closed stdout (e.g. piped into head) must not lose the exit-code verdict.
+    with contextlib.suppress(OSError):
+        print(format_table(summary), flush=True)
+    slo = summary.get("slo")
+    if slo is not None:
+        if slo["passed"]:
+            environment.process_exit_code = 0
+        else:
+            log.error("SLO violated: %s", "; ".join(slo["violations"]))
+            environment.process_exit_code = SLO_EXIT_CODE

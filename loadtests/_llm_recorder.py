@@ -1,0 +1,242 @@
+"""Raw LLM samples per process, shipped to the master and merged there.
+
+Locust's own statistics round response times into buckets (to 10 ms above 100 ms, to 100 ms above
+1 s), which is too coarse for ITL and for 5 ms accuracy, so percentiles come from raw samples.
+Memory stays bounded: each metric keeps at most ``CAP`` samples (reservoir sampling keeps the
+percentiles unbiased), while counts, sums and maxima stay exact.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+METRICS = ("ttft_ms", "itl_ms", "tpot_ms", "e2e_ms", "output_tokens")
+CAP = 200_000
+MAX_ERROR_REASONS = 50
+
+
+class Reservoir:
+    """Uniform sample of at most ``cap`` values plus exact count/sum/max."""
+
+    def __init__(self, cap: int = CAP, seed: int = 0) -> None:
+        self.cap = cap
+        self.values: list[float] = []
+        self.count = 0
+        self.total = 0.0
+        self.max = 0.0
+        self._rng = random.Random(seed)
+
+    def add(self, value: float) -> None:
+        self.count += 1
+        self.total += value
+        self.max = max(self.max, value)
+        if len(self.values) < self.cap:
+            self.values.append(value)
+        else:
+            slot = self._rng.randrange(self.count)
+            if slot < self.cap:
+                self.values[slot] = value
+
+    def extend(self, values: list[float]) -> None:
+        for value in values:
+            self.add(value)
+
+
+def percentile(sorted_values: list[float], pct: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default method)."""
+    if not sorted_values:
+        return float("nan")
+    rank = (len(sorted_values) - 1) * pct / 100.0
+    low = int(rank)
+    high = min(low + 1, len(sorted_values) - 1)
+    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (rank - low)
+
+
+def describe(res: Reservoir) -> dict[str, float | int]:
+    values = sorted(res.values)
+    out: dict[str, float | int] = {"count": res.count}
+    if not res.count:
+        return out
+    out["mean"] = res.total / res.count
+    for pct in (50, 90, 95, 99):
+        out[f"p{pct}"] = percentile(values, pct)
+    out["max"] = res.max
+    return out
+
+
+@dataclass
+class Counts:
+    ok: int = 0
+    errors: int = 0
+    shed: int = 0
+    prompt_tokens: int = 0
+    output_tokens: int = 0
+    tokens_from_usage: int = 0
+    tokens_estimated: int = 0
+
+    def add(self, other: dict[str, int]) -> None:
+        for key, value in other.items():
+            if hasattr(self, key):
+                setattr(self, key, getattr(self, key) + int(value))
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Window:
+    """Samples and counts of one interval (a sweep step); exact-enough with a smaller cap."""
+
+    started: float = field(default_factory=time.monotonic)
+    counts: Counts = field(default_factory=Counts)
+    metrics: dict[str, Reservoir] = field(
+        default_factory=lambda: {m: Reservoir(cap=50_000) for m in METRICS}
+    )
+
+
+class Batch:
+    """What one process recorded since its last report: plain lists, cheap to msgpack."""
+
+    def __init__(self) -> None:
+        self.samples: dict[str, list[float]] = {m: [] for m in METRICS}
+        self.by_name: dict[str, Counts] = {}
+        self.errors: Counter[str] = Counter()
+
+    def counts_for(self, name: str) -> Counts:
+        counts = self.by_name.get(name)
+        if counts is None:
+            counts = self.by_name[name] = Counts()
+        return counts
+
+    def to_message(self) -> dict[str, Any]:
+        return {
+            "samples": {m: v[-CAP:] for m, v in self.samples.items() if v},
+            "by_name": {n: c.as_dict() for n, c in self.by_name.items()},
+            "errors": dict(self.errors.most_common(MAX_ERROR_REASONS)),
+        }
+
+    def empty(self) -> bool:
+        return not self.by_name
+
+
+class Aggregate:
+    """Everything merged on the process that writes the summary (master or local runner)."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.metrics = {m: Reservoir() for m in METRICS}
+        self.by_name: dict[str, Counts] = {}
+        self.errors: Counter[str] = Counter()
+        self.window = Window()
+        self.started_wall = time.time()
+        self.started = time.monotonic()
+        self.stopped: float | None = None
+        self.reports = 0
+        self.model: str | None = None
+
+    def merge(self, message: dict[str, Any]) -> None:
+        self.reports += 1
+        self.model = message.get("model") or self.model
+        for metric, values in (message.get("samples") or {}).items():
+            if metric in self.metrics:
+                self.metrics[metric].extend(values)
+                self.window.metrics[metric].extend(values)
+        for name, counts in (message.get("by_name") or {}).items():
+            self.by_name.setdefault(name, Counts()).add(counts)
+            self.window.counts.add(counts)
+        for reason, count in (message.get("errors") or {}).items():
+            if reason in self.errors or len(self.errors) < MAX_ERROR_REASONS:
+                self.errors[reason] += count
+            else:
+                self.errors["(other)"] += count
+
+    def totals(self) -> Counts:
+        total = Counts()
+        for counts in self.by_name.values():
+            total.add(counts.as_dict())
+        return total
+
+    def new_window(self) -> Window:
+        """Start a fresh interval and return the one that just ended."""
+        ended, self.window = self.window, Window()
+        return ended
+
+    def mark_stopped(self) -> None:
+        """The load ended; later completions still count but no longer stretch the duration."""
+        if self.stopped is None:
+            self.stopped = time.monotonic()
+
+    def duration_s(self) -> float:
+        end = self.stopped if self.stopped is not None else time.monotonic()
+        return max(end - self.started, 1e-9)
+
+
+class Recorder:
+    """Process-wide sink used by the users; on a worker it only buffers until the next report."""
+
+    def __init__(self) -> None:
+        self.batch = Batch()
+        self.aggregate = Aggregate()
+        # Local and master processes merge immediately; workers ship batches to the master.
+        self.buffer_only = False
+
+    def _flush_local(self) -> None:
+        if not self.buffer_only and not self.batch.empty():
+            self.aggregate.merge(self.drain())
+
+    def drain(self) -> dict[str, Any]:
+        batch, self.batch = self.batch, Batch()
+        return batch.to_message()
+
+    def ok(
+        self,
+        name: str,
+        *,
+        e2e_s: float,
+        output_tokens: int = 0,
+        prompt_tokens: int = 0,
+        tokens_from_usage: bool = True,
+        ttft_s: float | None = None,
+        itl_s: list[float] | None = None,
+        tpot_s: float | None = None,
+    ) -> None:
+        b = self.batch
+        counts = b.counts_for(name)
+        counts.ok += 1
+        counts.output_tokens += output_tokens
+        counts.prompt_tokens += prompt_tokens
+        if output_tokens:
+            if tokens_from_usage:
+                counts.tokens_from_usage += 1
+            else:
+                counts.tokens_estimated += 1
+            b.samples["output_tokens"].append(float(output_tokens))
+        b.samples["e2e_ms"].append(e2e_s * 1000.0)
+        if ttft_s is not None:
+            b.samples["ttft_ms"].append(ttft_s * 1000.0)
+        if itl_s:
+            b.samples["itl_ms"].extend(gap * 1000.0 for gap in itl_s)
+        if tpot_s is not None:
+            b.samples["tpot_ms"].append(tpot_s * 1000.0)
+        self._flush_local()
+
+    def error(self, name: str, reason: str) -> None:
+        self.batch.counts_for(name).errors += 1
+        key = f"{name}: {reason}"[:200]
+        if key not in self.batch.errors and len(self.batch.errors) >= MAX_ERROR_REASONS:
+            key = "(other)"
+        self.batch.errors[key] += 1
+        self._flush_local()
+
+    def shed(self, name: str, status: int) -> None:
+        self.batch.counts_for(name).shed += 1
+        self._flush_local()
+
+
+RECORDER = Recorder()

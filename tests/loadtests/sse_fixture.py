@@ -1,0 +1,176 @@
+"""A loopback OpenAI-style server with scripted timing and faults, for measuring the meter.
+
+The behaviour is chosen by the last prompt text (so one run can mix behaviours via --prompts):
+  "delay"     role chunk at once, first content after FIRST_TOKEN_S, then a token every ITL_S
+  "queue"     like "delay" but the first-token delay grows with the requests in flight
+  "truncated" a few tokens, then the body ends without [DONE]
+  "nofinish"  tokens and [DONE] but no finish_reason
+  "abort"     a few tokens, then the connection is closed mid-body
+  "shed"      429 with Retry-After: 1
+  "split"     tokens with multi-byte characters, written a few bytes at a time
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+FIRST_TOKEN_S = 0.200
+ITL_S = 0.020
+QUEUE_STEP_S = 0.100
+TOKENS = 10
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: FixtureServer
+
+    def log_message(self, *args: Any) -> None:  # keep test output quiet
+        pass
+
+    def setup(self) -> None:
+        super().setup()
+        # Without TCP_NODELAY small writes can wait for delayed ACKs (tens of ms).
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def _json(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None):
+        body = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        if self.path == "/v1/models":
+            self._json(200, {"object": "list", "data": [{"id": "fixture", "object": "model"}]})
+        else:
+            self._json(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        request = json.loads(self.rfile.read(length) or b"{}")
+        received_at = time.perf_counter()
+        if "messages" in request:
+            mode = request["messages"][-1]["content"]
+        else:
+            mode = request.get("prompt") or request.get("input") or "delay"
+        self.server.count(mode)
+        if mode == "shed":
+            error = {"error": {"message": "busy", "type": "rate_limit_error"}}
+            self._json(429, error, {"Retry-After": "1"})
+            return
+        if self.path == "/v1/embeddings":
+            usage = {"prompt_tokens": 3, "total_tokens": 3}
+            data = [{"embedding": [0.1, 0.2], "index": 0}]
+            self._json(200, {"object": "list", "data": data, "usage": usage})
+            return
+        self.server.enter()
+        try:
+            self._stream(mode, "messages" in request, received_at)
+        finally:
+            self.server.leave()
+
+    def _write(self, data: bytes) -> None:
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+
+    def _event(self, payload: dict[str, Any] | str) -> None:
+        data = payload if isinstance(payload, str) else json.dumps(payload)
+        self._write(f"data: {data}\n\n".encode())
+
+    def _chunk(self, chat: bool, text: str | None, finish: str | None = None) -> dict[str, Any]:
+        if chat:
+            delta = {"role": "assistant", "content": ""} if text is None else {"content": text}
+            choice = {"index": 0, "delta": delta, "finish_reason": finish}
+        else:
+            choice = {"index": 0, "text": text or "", "finish_reason": finish}
+        return {"object": "chat.completion.chunk", "choices": [choice]}
+
+    def _stream(self, mode: str, chat: bool, received_at: float) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        if chat:
+            self._event(self._chunk(chat, None))  # role chunk: must not stop the TTFT clock
+        first = QUEUE_STEP_S * self.server.in_flight if mode == "queue" else FIRST_TOKEN_S
+        time.sleep(first)
+        tokens = 3 if mode in ("truncated", "abort") else TOKENS
+        last = received_at
+        for i in range(tokens):
+            if i:
+                time.sleep(ITL_S)
+            if mode == "split":
+                text = " héllo→😀"
+                data = f"data: {json.dumps(self._chunk(chat, text), ensure_ascii=False)}\n\n"
+                raw = data.encode()
+                for start in range(0, len(raw), 3):
+                    self._write(raw[start : start + 3])
+            else:
+                self._event(self._chunk(chat, f" t{i}"))
+            # Record what was really sent, so a loaded machine's sleep overshoot is not
+            # mistaken for a measurement error.
+            now = time.perf_counter()
+            if mode == "delay":
+                self.server.record("itl" if i else "ttft", now - last)
+            last = now
+        if mode == "abort":
+            self.connection.shutdown(socket.SHUT_RDWR)
+            self.close_connection = True
+            return
+        if mode != "truncated":
+            finish = None if mode == "nofinish" else "length"
+            self._event(self._chunk(chat, "", finish))
+            usage = {"prompt_tokens": 5, "completion_tokens": tokens, "total_tokens": 5 + tokens}
+            self._event({"object": "chat.completion.chunk", "choices": [], "usage": usage})
+            self._event("[DONE]")
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+
+class FixtureServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self._lock = threading.Lock()
+        self.requests: dict[str, int] = {}
+        self.in_flight = 0
+        self.truth: dict[str, list[float]] = {}  # ms the server really spent, per kind
+        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def count(self, mode: str) -> None:
+        with self._lock:
+            self.requests[mode] = self.requests.get(mode, 0) + 1
+
+    def record(self, kind: str, seconds: float) -> None:
+        with self._lock:
+            self.truth.setdefault(kind, []).append(seconds * 1000.0)
+
+    def enter(self) -> None:
+        with self._lock:
+            self.in_flight += 1
+
+    def leave(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
+
+    def __enter__(self) -> FixtureServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+        self.server_close()
+        self._thread.join(timeout=5)
