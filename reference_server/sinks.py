@@ -14,6 +14,10 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 DONE = "[DONE]"
 
 
+class ClientGone(Exception):
+    """The client stopped reading (or vanished); the connection has been dropped."""
+
+
 def sse_event(payload: dict[str, Any] | str) -> bytes:
     data = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)
     return f"data: {data}\n\n".encode()
@@ -24,7 +28,8 @@ class SseSink:
     client decodes it the moment it arrives; a send that cannot complete within the stall
     timeout (a client that stopped reading) aborts the stream."""
 
-    def __init__(self, response: Any, coding: str, stall_timeout: float) -> None:
+    def __init__(self, request: Request, response: Any, coding: str, stall_timeout: float) -> None:
+        self._request = request
         self._response = response
         self._compressor = stream_compressor(coding)
         self._stall_timeout = stall_timeout
@@ -32,7 +37,17 @@ class SseSink:
     async def _write(self, data: bytes) -> None:
         if self._compressor is not None:
             data = self._compressor.compress(data)
-        await asyncio.wait_for(self._response.send(data), self._stall_timeout)
+        try:
+            await asyncio.wait_for(self._response.send(data), self._stall_timeout)
+        except TimeoutError:
+            self.abort()
+            raise ClientGone(f"client did not read for {self._stall_timeout:g} s") from None
+
+    def abort(self) -> None:
+        """Drops the connection: a stalled stream must not look complete to its client."""
+        transport = getattr(self._request, "transport", None)
+        if transport is not None:
+            transport.abort()
 
     async def send(self, payload: dict[str, Any]) -> None:
         await self._write(sse_event(payload))
@@ -44,7 +59,7 @@ class SseSink:
         await self._write(sse_event(DONE))
         tail = self._compressor.finish() if self._compressor is not None else b""
         if tail:
-            await asyncio.wait_for(self._response.send(tail), self._stall_timeout)
+            await self._response.send(tail)
         await self._response.eof()
 
 
@@ -56,7 +71,7 @@ async def open_sse(request: Request) -> SseSink:
     if coding != "identity":
         headers["Content-Encoding"] = coding
     response = await request.respond(content_type="text/event-stream", headers=headers)
-    return SseSink(response, coding, config.stream_stall_timeout)
+    return SseSink(request, response, coding, config.stream_stall_timeout)
 
 
 class WebSocketSink:
@@ -73,3 +88,6 @@ class WebSocketSink:
 
     async def finish(self) -> None:
         await self._ws.send(DONE)
+
+    def abort(self) -> None:
+        """Nothing to do: the socket handler closes the WebSocket when the stream ends."""

@@ -16,10 +16,12 @@ from .engine import (
     GenerationDone,
     GenerationEvent,
     QueueFull,
+    StreamStalled,
     TextDelta,
     TokenLogprob,
 )
 from .errors import ApiError, InferenceFailed
+from .sinks import ClientGone
 
 
 @dataclass
@@ -51,7 +53,7 @@ class TimedEvents:
     async def __anext__(self) -> GenerationEvent:
         try:
             event = await self._events.__anext__()
-        except (StopAsyncIteration, InferenceFailed, QueueFull, EngineNotReady):
+        except (StopAsyncIteration, InferenceFailed, QueueFull, EngineNotReady, StreamStalled):
             raise
         except Exception as exc:
             raise InferenceFailed(str(exc) or type(exc).__name__) from exc
@@ -115,6 +117,8 @@ class StreamSink(Protocol):
     async def comment(self, text: str) -> None: ...
 
     async def finish(self) -> None: ...
+
+    def abort(self) -> None: ...
 
 
 class ChunkFormatter(Protocol):
@@ -197,6 +201,12 @@ async def run_stream(
         for chunk in formatter.opening():
             await sink.send(chunk)
         await _forward(request, pump, first, sink, formatter, settings, deadline)
+    except ClientGone:
+        return  # the connection is already dropped; the generation stops in `finally`
+    except StreamStalled:
+        if sink is None:
+            raise
+        sink.abort()
     finally:
         await pump.close()
 
