@@ -88,7 +88,11 @@ class ServerProcess:
             self.process.wait(timeout=10)
 
     def __enter__(self) -> ServerProcess:
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            self._close_log()
+            raise
 
     def __exit__(
         self,
@@ -97,5 +101,9 @@ class ServerProcess:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+        self._close_log()
+
+    def _close_log(self) -> None:
         self._log.close()
-        os.unlink(self._log.name)
+        if os.path.exists(self._log.name):
+            os.unlink(self._log.name)

@@ -23,6 +23,7 @@ def sampling_params(
     *,
     max_tokens: int,
     logprobs: int | None,
+    n_vocab: int,
     grammar: str | None = None,
 ) -> SamplingParams:
     stop = body.get("stop")
@@ -39,7 +40,26 @@ def sampling_params(
         stop=stops,
         logprobs=logprobs,
         grammar=grammar,
+        logit_bias=logit_bias(body.get("logit_bias"), n_vocab),
     )
+
+
+def logit_bias(value: dict[str, Any] | None, n_vocab: int) -> tuple[tuple[int, float], ...]:
+    pairs = []
+    for key, bias in (value or {}).items():
+        try:
+            token = int(key)
+        except ValueError:
+            raise invalid_request(
+                f"logit_bias key '{key}' is not a token id", "logit_bias"
+            ) from None
+        if not 0 <= token < n_vocab:
+            raise invalid_request(
+                f"logit_bias token id {token} is outside the vocabulary (0..{n_vocab - 1})",
+                "logit_bias",
+            )
+        pairs.append((token, float(bias)))
+    return tuple(pairs)
 
 
 def chat_logprobs(body: dict[str, Any]) -> int | None:

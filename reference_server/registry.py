@@ -83,10 +83,21 @@ class ModelRegistry:
     def ready(self) -> bool:
         return all(m.worker.ready for m in self._models.values())
 
+    @property
+    def failed(self) -> bool:
+        return any(m.worker.load_error is not None for m in self._models.values())
+
     def get(self, model_id: object) -> ServedModel:
         model = self._models.get(model_id) if isinstance(model_id, str) else None
         if model is None:
             raise model_not_found(str(model_id))
+        if model.worker.load_error is not None:
+            raise ApiError(
+                503,
+                f"model '{model_id}' failed to load: {model.worker.load_error}",
+                code="model_unavailable",
+                error_type="server_error",
+            )
         if not model.worker.ready:
             raise ApiError(
                 503,

@@ -55,8 +55,9 @@ class SseSink:
     async def comment(self, text: str) -> None:
         await self._write(f": {text}\n\n".encode())
 
-    async def finish(self) -> None:
-        await self._write(sse_event(DONE))
+    async def finish(self, done: bool = True) -> None:
+        if done:
+            await self._write(sse_event(DONE))
         tail = self._compressor.finish() if self._compressor is not None else b""
         if tail:
             await self._response.send(tail)
@@ -86,8 +87,9 @@ class WebSocketSink:
     async def comment(self, text: str) -> None:
         await self._ws.ping()
 
-    async def finish(self) -> None:
-        await self._ws.send(DONE)
+    async def finish(self, done: bool = True) -> None:
+        if done:
+            await self._ws.send(DONE)
 
     def abort(self) -> None:
         """Nothing to do: the socket handler closes the WebSocket when the stream ends."""

@@ -116,7 +116,7 @@ class StreamSink(Protocol):
 
     async def comment(self, text: str) -> None: ...
 
-    async def finish(self) -> None: ...
+    async def finish(self, done: bool = True) -> None: ...
 
     def abort(self) -> None: ...
 
@@ -245,7 +245,10 @@ async def _forward(
                 await _end_on_timeout(sink, formatter, settings)
                 return
     except InferenceFailed as exc:
+        # No [DONE] after a failure: a client must not mistake the stream for a complete one.
         await sink.send(stream_error(str(exc)))
+        await sink.finish(done=False)
+        return
     await sink.finish()
 
 

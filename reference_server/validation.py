@@ -34,7 +34,7 @@ def parse_json_body(body: bytes, content_type: str | None) -> dict[str, Any]:
 def parse_json_text(text: str) -> dict[str, Any]:
     """A JSON object from text, or a 400 that says why not."""
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_reject_constant)
     except RecursionError:
         raise invalid_request("The JSON body is nested too deeply.") from None
     except ValueError as exc:
@@ -46,6 +46,10 @@ def parse_json_text(text: str) -> dict[str, Any]:
             f"The request body must be a JSON object, not {type(value).__name__}."
         )
     return value
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def validate_request(operation_id: str, body: dict[str, Any], profile: str = "strict") -> None:

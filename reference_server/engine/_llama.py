@@ -122,6 +122,28 @@ def _top(llama: Any, token: int, logprob: float) -> TopLogprob:
     )
 
 
+def context_size(llama: Any) -> int:
+    """Tokens a sequence may hold. llama.cpp rounds a small requested context up, but
+    llama-cpp-python sizes its token buffer to the requested one: the smaller is the limit."""
+    return min(llama.n_ctx(), len(llama.input_ids))
+
+
+def logit_bias_processor(bias: tuple[tuple[int, float], ...]) -> Any:
+    """OpenAI's `logit_bias` as a logits processor; -100 bans a token, as OpenAI documents."""
+    if not bias:
+        return None
+    from llama_cpp import LogitsProcessorList
+
+    ids = np.array([token for token, _ in bias], dtype=np.intc)
+    values = np.array([-np.inf if b <= -100 else b for _, b in bias], dtype=np.single)
+
+    def apply(_input_ids: Any, scores: Any) -> Any:
+        scores[ids] += values
+        return scores
+
+    return LogitsProcessorList([apply])
+
+
 def token_piece(llama: Any, token: int) -> bytes:
     return llama.detokenize([token])
 

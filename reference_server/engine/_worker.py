@@ -102,7 +102,7 @@ class ModelWorker:
 
     @property
     def n_ctx(self) -> int:
-        return self.llama.n_ctx()
+        return _llama.context_size(self.llama)
 
     @property
     def n_vocab(self) -> int:
@@ -224,7 +224,7 @@ class ModelWorker:
     ) -> bool:
         """Runs every choice in turn; False when the consumer went away."""
         prompt = list(request.prompt_tokens)
-        budget = max(0, min(request.params.max_tokens, llama.n_ctx() - len(prompt)))
+        budget = max(0, min(request.params.max_tokens, _llama.context_size(llama) - len(prompt)))
         total = 0
         for index in range(request.n):
             finished = self._generate_choice(llama, channel, prompt, index, budget, request)
@@ -264,6 +264,7 @@ class ModelWorker:
             frequency_penalty=params.frequency_penalty,
             presence_penalty=params.presence_penalty,
             grammar=grammar,
+            logits_processor=_llama.logit_bias_processor(params.logit_bias),
         )
         try:
             while count < budget:

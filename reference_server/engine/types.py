@@ -21,6 +21,8 @@ class SamplingParams:
     logprobs: int | None = None
     # GBNF text; the engine compiles it on the worker that owns the model.
     grammar: str | None = None
+    # (token id, bias) pairs added to the logits before sampling; -100 bans a token.
+    logit_bias: tuple[tuple[int, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

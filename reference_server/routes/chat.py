@@ -51,7 +51,11 @@ def prepare_chat(request: Request, body: dict[str, Any]) -> PreparedChat:
     check_budget(request, n, len(tokens), max_tokens)
     grammar = plan.grammar if plan else response_format_grammar(body)
     params = sampling_params(
-        body, max_tokens=max_tokens, logprobs=chat_logprobs(body), grammar=grammar
+        body,
+        max_tokens=max_tokens,
+        logprobs=chat_logprobs(body),
+        n_vocab=model.worker.n_vocab,
+        grammar=grammar,
     )
     return PreparedChat(model, GenerationRequest(tuple(tokens), params, n=n), plan, body)
 

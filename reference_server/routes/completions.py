@@ -57,7 +57,9 @@ def prepare_completion(request: Request, body: dict[str, Any]) -> PreparedComple
         check_prompt_fits(model, tokens, "prompt")
         max_tokens = min(requested, model.worker.n_ctx - len(tokens))
         check_budget(request, n, len(tokens), max_tokens)
-        params = sampling_params(body, max_tokens=max_tokens, logprobs=logprobs)
+        params = sampling_params(
+            body, max_tokens=max_tokens, logprobs=logprobs, n_vocab=model.worker.n_vocab
+        )
         generations.append(GenerationRequest(tuple(tokens), params, n=n))
     return PreparedCompletion(
         model, [text for text, _ in prompts], generations, n, bool(body.get("echo")), logprobs, body

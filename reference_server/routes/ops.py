@@ -33,7 +33,7 @@ async def health(request: Request) -> HTTPResponse:
     ready = registry.ready
     load, peak = flow.server_state(m.worker for m in registry)
     body = {
-        "status": "ok" if ready else "loading",
+        "status": "ok" if ready else ("failed" if registry.failed else "loading"),
         "load": load,
         "utilisation": round(peak, 4),
         "models": models,
