@@ -23,6 +23,25 @@ def warm_up(base_url: str, rounds: int = 3) -> None:
         httpx.post(base_url + "/v1/chat/completions", json={**body, "model": model}, timeout=60)
 
 
+def run_profile(base_url: str, seconds: int = 15, users: int = 4, summary: str = "") -> int:
+    """Runs a short headless profile against `base_url` and prints our summary table."""
+    warm_up(base_url)
+    command = [
+        sys.executable, "-m", "locust", "-f", str(HERE), "--headless",
+        "--host", base_url, "-u", str(users), "-r", str(users),
+        "-t", str(seconds), "--max-tokens", "32", "--stop-timeout", "30",
+        "--only-summary", "--loglevel", "WARNING",
+    ]  # fmt: skip
+    if summary:
+        command += ["--summary", summary]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 120)
+    # Locust prints its own tables after ours; only our table is kept on stdout.
+    print(proc.stdout.split("Type     Name")[0].rstrip())
+    if proc.returncode:
+        print(proc.stderr[-2000:], file=sys.stderr)
+    return proc.returncode
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=15)
@@ -33,22 +52,7 @@ def main() -> int:
     from reference_server.launcher import ServerProcess
 
     with ServerProcess(["--model", "tiny"]) as server:
-        warm_up(server.base_url)
-        command = [
-            sys.executable, "-m", "locust", "-f", str(HERE), "--headless",
-            "--host", server.base_url, "-u", str(args.users), "-r", str(args.users),
-            "-t", str(args.seconds), "--max-tokens", "32", "--stop-timeout", "30",
-            "--only-summary", "--loglevel", "WARNING",
-        ]  # fmt: skip
-        if args.summary:
-            command += ["--summary", args.summary]
-        # Locust prints its own tables after ours; only our table is kept on stdout.
-        proc = subprocess.run(command, capture_output=True, text=True, timeout=args.seconds + 120)
-    table = proc.stdout.split("Type     Name")[0].rstrip()
-    print(table)
-    if proc.returncode:
-        print(proc.stderr[-2000:], file=sys.stderr)
-    return proc.returncode
+        return run_profile(server.base_url, args.seconds, args.users, args.summary)
 
 
 if __name__ == "__main__":

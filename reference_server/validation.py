@@ -52,8 +52,10 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def validate_request(operation_id: str, body: dict[str, Any], profile: str = "strict") -> None:
-    """Raises a 400 naming the offending field when the body breaks the spec."""
+def validate_request(
+    operation_id: str, body: dict[str, Any], profile: str = "strict"
+) -> dict[str, Any]:
+    """The body with integral numbers as ints, or a 400 naming the field that breaks the spec."""
     validator = specs.request_validator(operation_id, profile)
     try:
         error = best_match(validator.iter_errors(body))
@@ -61,6 +63,22 @@ def validate_request(operation_id: str, body: dict[str, Any], profile: str = "st
         raise invalid_request("The JSON body is nested too deeply.") from None
     if error is not None:
         raise invalid_request(_describe(error), _param(error))
+    return _integral_floats_as_ints(body)
+
+
+def _integral_floats_as_ints(value: Any) -> Any:
+    """JSON Schema counts 7.0 as an integer, so `"n": 7.0` is valid; make it the int it is.
+
+    Floats that are whole numbers become ints everywhere, which float fields (temperature,
+    top_p, ...) do not mind: they are read with float().
+    """
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _integral_floats_as_ints(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_integral_floats_as_ints(v) for v in value]
+    return value
 
 
 def _param(error: ValidationError) -> str | None:

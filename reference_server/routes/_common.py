@@ -14,8 +14,7 @@ from ..validation import parse_json_body, validate_request
 
 def read_request(request: Request, operation_id: str) -> dict[str, Any]:
     body = parse_json_body(request.body, request.headers.get("content-type"))
-    validate_request(operation_id, body, request.app.ctx.config.validation_profile)
-    return body
+    return validate_request(operation_id, body, request.app.ctx.config.validation_profile)
 
 
 def resolve_model(request: Request, body: dict[str, Any]) -> ServedModel:

@@ -41,7 +41,7 @@ async def _serve(request: Request, ws: Any, operation_id: str, prepare: Any, str
         if isinstance(message, bytes | bytearray):
             message = bytes(message).decode("utf-8", errors="strict")
         body = parse_json_text(message)
-        validate_request(operation_id, body, request.app.ctx.config.validation_profile)
+        body = validate_request(operation_id, body, request.app.ctx.config.validation_profile)
         prepared = prepare(request, body)
         sink = WebSocketSink(ws)
 

@@ -1,0 +1,85 @@
+"""schemathesis plumbing for the fuzz tests: the profiled spec, cheap cases and the checks."""
+
+from __future__ import annotations
+
+import copy
+import functools
+from typing import Any
+
+import schemathesis
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    negative_data_rejection,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+import specs
+
+# Generated values above these would make a real LLM generate for minutes.
+CLAMPS = {"max_tokens": 8, "max_completion_tokens": 8, "n": 2, "best_of": 2, "top_logprobs": 3}
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    negative_data_rejection,
+]
+# Operational endpoints are not part of OpenAI's contract; only the API surface is fuzzed.
+FUZZED = (
+    "listModels",
+    "retrieveModel",
+    "createChatCompletion",
+    "createCompletion",
+    "createEmbedding",
+)
+
+
+def _merge_overlays(node: Any, strict: bool) -> Any:
+    if isinstance(node, dict):
+        overlay = node.pop(specs.STRICT_KEY, None)
+        for value in node.values():
+            _merge_overlays(value, strict)
+        if strict and overlay:
+            node.update(copy.deepcopy(overlay))
+    elif isinstance(node, list):
+        for value in node:
+            _merge_overlays(value, strict)
+    return node
+
+
+@functools.cache
+def schema(profile: str) -> Any:
+    doc = _merge_overlays(copy.deepcopy(specs.load_spec()), profile == "strict")
+    return schemathesis.openapi.from_dict(doc)
+
+
+def operation(profile: str, operation_id: str) -> Any:
+    op = specs.operation(operation_id)
+    return schema(profile)[op.path][op.method]
+
+
+def is_negative(case: Any) -> bool:
+    meta = getattr(case, "meta", None)
+    return bool(meta is not None and meta.generation.mode.is_negative)
+
+
+def cheapen(case: Any, model: str) -> Any:
+    """Clamp costly knobs and aim valid cases at a real model so they reach generation.
+
+    Negative cases stay untouched: clamping could turn the invalid value into a valid one.
+    """
+    if is_negative(case) or not isinstance(case.body, dict):
+        return case
+    body = dict(case.body)
+    for key, limit in CLAMPS.items():
+        value = body.get(key)
+        # JSON Schema integers include 7.0, so floats with an integral value count too.
+        numeric = isinstance(value, int | float) and not isinstance(value, bool)
+        if numeric and value > limit:
+            body[key] = limit if isinstance(value, int) else float(limit)
+    if "model" in body:
+        body["model"] = model
+    case.body = body
+    return case

@@ -1,0 +1,145 @@
+"""Command-line options of the suite; every option can also come from an environment variable."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import pytest
+
+PRESETS = ("core", "extended", "full")
+PROFILES = ("openai", "strict")
+FEATURES = (
+    "completions",
+    "embeddings",
+    "tools",
+    "logprobs",
+    "n",
+    "response_format",
+    "echo",
+    "seed",
+    "compression",
+)
+
+# (option, env var, default, help). The env var is the default so a CLI flag always wins.
+_OPTIONS: tuple[tuple[str, str, str | None, str], ...] = (
+    ("--base-url", "INFERNO_BASE_URL", None, "Server base URL including /v1."),
+    ("--api-key", "INFERNO_API_KEY", None, "API key; also enables the authentication checks."),
+    ("--model", "INFERNO_MODEL", None, "Model id (default: first id of GET /models)."),
+    ("--embedding-model", "INFERNO_EMBEDDING_MODEL", None, "Embedding model id."),
+    ("--preset", "INFERNO_PRESET", "extended", "Breadth: core | extended | full."),
+    ("--profile", "INFERNO_PROFILE", "openai", "openai (documented contract) | strict."),
+    ("--require", "INFERNO_REQUIRE", "", "Comma-separated features whose absence fails."),
+    ("--fuzz-examples", "INFERNO_FUZZ_EXAMPLES", None, "Fuzz examples per operation."),
+    ("--fuzz-seed", "INFERNO_FUZZ_SEED", None, "Seed for reproducible fuzzing."),
+    ("--request-timeout", "INFERNO_REQUEST_TIMEOUT", "30", "Deadline per request, seconds."),
+    ("--report", "INFERNO_REPORT", None, "Directory for report.json/.md/.html."),
+    ("--baseline", "INFERNO_BASELINE", None, "File of known failures (reported, not failing)."),
+)
+
+# Fuzz examples per operation for each preset: core is a smoke test, full digs deeper.
+FUZZ_DEPTH = {"core": 0, "extended": 6, "full": 30}
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup("inferno", "Inferno compliance suite")
+    for flag, env, _default, help_text in _OPTIONS:
+        dest = "inferno_" + flag.lstrip("-").replace("-", "_")
+        # No default here: Settings.from_config falls back to the env var, then the default.
+        group.addoption(
+            flag, dest=dest, default=None, help=f"{help_text} Env: {env}.", metavar="VALUE"
+        )
+    group.addoption(
+        "--update-baseline",
+        dest="inferno_update_baseline",
+        action="store_true",
+        default=False,
+        help="Write the current failures to --baseline FILE.",
+    )
+
+
+def _value(config: pytest.Config, flag: str) -> str | None:
+    for option, env, default, _ in _OPTIONS:
+        if option == flag:
+            dest = "inferno_" + flag.lstrip("-").replace("-", "_")
+            cli = config.getoption(dest, default=None)
+            if cli not in (None, ""):
+                return str(cli)
+            env_value = os.environ.get(env)
+            if env_value not in (None, ""):
+                return env_value
+            return default
+    raise KeyError(flag)
+
+
+@dataclass(frozen=True)
+class Settings:
+    base_url: str | None
+    api_key: str | None
+    model: str | None
+    embedding_model: str | None
+    preset: str
+    profile: str
+    require: frozenset[str]
+    fuzz_examples: int
+    fuzz_seed: int | None
+    request_timeout: float
+    report_dir: str | None
+    baseline: str | None
+    update_baseline: bool
+    errors: tuple[str, ...] = field(default=())
+
+    @property
+    def strict(self) -> bool:
+        return self.profile == "strict"
+
+    @property
+    def root_url(self) -> str:
+        """Base URL without the trailing /v1, for /health and spec paths that include /v1."""
+        url = (self.base_url or "").rstrip("/")
+        return url[: -len("/v1")] if url.endswith("/v1") else url
+
+    @classmethod
+    def from_config(cls, config: pytest.Config) -> Settings:
+        errors: list[str] = []
+        preset = (_value(config, "--preset") or "extended").lower()
+        if preset not in PRESETS:
+            errors.append(f"--preset must be one of {PRESETS}, got {preset!r}")
+            preset = "extended"
+        profile = (_value(config, "--profile") or "openai").lower()
+        if profile not in PROFILES:
+            errors.append(f"--profile must be one of {PROFILES}, got {profile!r}")
+            profile = "openai"
+        require = frozenset(
+            f.strip().lower() for f in (_value(config, "--require") or "").split(",") if f.strip()
+        )
+        unknown = require - set(FEATURES)
+        if unknown:
+            errors.append(f"--require: unknown features {sorted(unknown)}; known: {FEATURES}")
+        fuzz_raw = _value(config, "--fuzz-examples")
+        seed_raw = _value(config, "--fuzz-seed")
+        timeout_raw = _value(config, "--request-timeout") or "30"
+        try:
+            fuzz = int(fuzz_raw) if fuzz_raw is not None else FUZZ_DEPTH[preset]
+            seed = int(seed_raw) if seed_raw is not None else None
+            timeout = float(timeout_raw)
+        except ValueError as exc:
+            errors.append(f"invalid numeric option: {exc}")
+            fuzz, seed, timeout = FUZZ_DEPTH[preset], None, 30.0
+        base_url = _value(config, "--base-url")
+        return cls(
+            base_url=base_url.rstrip("/") if base_url else None,
+            api_key=_value(config, "--api-key"),
+            model=_value(config, "--model"),
+            embedding_model=_value(config, "--embedding-model"),
+            preset=preset,
+            profile=profile,
+            require=require,
+            fuzz_examples=max(0, fuzz),
+            fuzz_seed=seed,
+            request_timeout=max(1.0, timeout),
+            report_dir=_value(config, "--report"),
+            baseline=_value(config, "--baseline"),
+            update_baseline=bool(config.getoption("inferno_update_baseline", default=False)),
+            errors=tuple(errors),
+        )

@@ -1,0 +1,193 @@
+"""Aggregates results (in the xdist controller too), prints the summary, writes report files."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from compliance import _baseline, _render
+from compliance._options import Settings
+
+# Feature area of each test module, in display order.
+AREAS = {
+    "test_models": "models",
+    "test_chat": "chat",
+    "test_completions": "completions",
+    "test_streaming": "streaming",
+    "test_embeddings": "embeddings",
+    "test_errors": "errors",
+    "test_sdk": "sdk",
+    "test_fuzz": "fuzz",
+    "test_transport": "transport",
+}
+
+
+@dataclass
+class Result:
+    test_id: str
+    area: str
+    outcome: str  # passed | failed | skipped | known (baseline)
+    duration: float = 0.0
+    reason: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def area_of(test_id: str) -> str:
+    module = test_id.split("::")[0].rsplit("/", 1)[-1].removesuffix(".py")
+    return AREAS.get(module, module.removeprefix("test_"))
+
+
+class Collector:
+    """A pytest plugin object; registered only where results are aggregated."""
+
+    def __init__(self, settings: Settings, baseline: dict[str, str]) -> None:
+        self.settings = settings
+        self.baseline = baseline
+        self.results: dict[str, Result] = {}
+        self.started = time.time()
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if "compliance" not in str(report.fspath).replace("\\", "/").split("/"):
+            return
+        test_id = _baseline.key(report.nodeid)
+        details = {
+            k.removeprefix("inferno_"): v
+            for k, v in report.user_properties
+            if isinstance(k, str) and k.startswith("inferno_")
+        }
+        result = self.results.setdefault(test_id, Result(test_id, area_of(test_id), "passed"))
+        result.duration = round(result.duration + report.duration, 3)
+        if result.outcome in ("failed", "known"):
+            return  # a passing teardown must not hide a failure of an earlier phase
+        if str(getattr(report, "wasxfail", "")).startswith("known failure"):
+            result.outcome, result.reason = "known", str(report.wasxfail)
+        elif report.failed:
+            result.outcome, result.reason = "failed", _failure_text(report)
+        elif report.skipped:
+            result.outcome, result.reason = "skipped", _skip_reason(report)
+        else:
+            return
+        result.details = details
+
+    # -- summary ---------------------------------------------------------------------------
+
+    def matrix(self) -> dict[str, dict[str, int]]:
+        table: dict[str, dict[str, int]] = {}
+        for result in self.results.values():
+            row = table.setdefault(
+                result.area, {"passed": 0, "failed": 0, "skipped": 0, "known": 0}
+            )
+            row[result.outcome] = row.get(result.outcome, 0) + 1
+        order = list(AREAS.values())
+        return dict(sorted(table.items(), key=lambda kv: (_index(order, kv[0]), kv[0])))
+
+    def score(self) -> float | None:
+        counted = [r for r in self.results.values() if r.outcome in ("passed", "failed", "known")]
+        if not counted:
+            return None
+        return round(100.0 * sum(r.outcome == "passed" for r in counted) / len(counted), 1)
+
+    def fixed(self) -> list[str]:
+        return sorted(
+            k for k in self.baseline if k in self.results and self.results[k].outcome == "passed"
+        )
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if not self.results or not self.settings.base_url:
+            return
+        tr = terminalreporter
+        tr.section("Inferno compliance summary")
+        tr.write_line(
+            f"server {self.settings.base_url}  preset {self.settings.preset}  "
+            f"profile {self.settings.profile}"
+        )
+        tr.write_line(f"{'area':<14}{'pass':>6}{'fail':>6}{'skip':>6}{'known':>7}")
+        for area, row in self.matrix().items():
+            tr.write_line(
+                f"{area:<14}{row['passed']:>6}{row['failed']:>6}{row['skipped']:>6}{row['known']:>7}"
+            )
+        score = self.score()
+        tr.write_line(f"score: {score if score is not None else '-'}% of applicable checks pass")
+        for test_id in self.fixed():
+            tr.write_line(f"fixed, remove from baseline: {test_id}", yellow=True)
+        if self.settings.report_dir:
+            tr.write_line(f"report: {Path(self.settings.report_dir).resolve() / 'report.html'}")
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if not self.settings.base_url:
+            return
+        if self.settings.update_baseline and self.settings.baseline:
+            failures = {
+                r.test_id: _first_line(r.details.get("rule", "") or r.reason)
+                for r in self.results.values()
+                if r.outcome in ("failed", "known")
+            }
+            _baseline.write(self.settings.baseline, failures, self.baseline)
+        if self.settings.report_dir:
+            self.write(Path(self.settings.report_dir))
+
+    def data(self) -> dict[str, Any]:
+        settings = {
+            k: (sorted(v) if isinstance(v, frozenset) else v)
+            for k, v in asdict(self.settings).items()
+            if k not in ("api_key", "errors")
+        }
+        return {
+            "server": server_info(self.settings),
+            "settings": settings,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(self.started)),
+            "duration_s": round(time.time() - self.started, 1),
+            "score": self.score(),
+            "matrix": self.matrix(),
+            "fixed_baseline_entries": self.fixed(),
+            "results": [asdict(r) for r in sorted(self.results.values(), key=lambda r: r.test_id)],
+        }
+
+    def write(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        data = self.data()
+        (directory / "report.json").write_text(json.dumps(data, indent=2, default=str) + "\n")
+        (directory / "report.md").write_text(_render.markdown(data))
+        (directory / "report.html").write_text(_render.html(data))
+
+
+def server_info(settings: Settings) -> dict[str, Any]:
+    """Best-effort facts about the server; a broken server must not break the report."""
+    info: dict[str, Any] = {"base_url": settings.base_url}
+    headers = {"Authorization": f"Bearer {settings.api_key}"} if settings.api_key else {}
+    try:
+        with httpx.Client(timeout=min(5.0, settings.request_timeout)) as http:
+            response = http.get(f"{settings.base_url}/models", headers=headers)
+            info["server_header"] = response.headers.get("server")
+            models = response.json().get("data", [])
+            info["models"] = [m.get("id") for m in models if isinstance(m, dict)][:20]
+    except Exception as exc:  # the report must still be written
+        info["error"] = f"{type(exc).__name__}: {exc}"
+    return info
+
+
+def _index(order: list[str], area: str) -> int:
+    return order.index(area) if area in order else len(order)
+
+
+def _first_line(text: str) -> str:
+    return (text.strip().splitlines() or ["failing"])[0][:200]
+
+
+def _failure_text(report: pytest.TestReport) -> str:
+    crash = getattr(report.longrepr, "reprcrash", None)
+    text = crash.message if crash is not None else str(report.longrepr)
+    return text[:4000]
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return str(longrepr or "")

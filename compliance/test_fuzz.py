@@ -1,0 +1,85 @@
+"""Property-based fuzzing from specs/ with schemathesis: positive and negative cases per operation.
+
+Reproducible with --fuzz-seed; a failure names the seed and the curl command of the failing case.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import HealthCheck, Phase, given, seed
+from hypothesis import settings as hsettings
+from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
+
+from compliance import _fuzz
+from compliance._capabilities import Capabilities
+from compliance._failure import ComplianceFailure
+from compliance._options import Settings
+
+NEEDS = {"createCompletion": "completions", "createEmbedding": "embeddings"}
+
+
+@pytest.mark.preset("extended")
+@pytest.mark.parametrize("mode", ["positive", "negative"])
+@pytest.mark.parametrize("operation_id", _fuzz.FUZZED)
+def test_fuzz(
+    operation_id: str, mode: str, settings: Settings, model: str, caps: Capabilities
+) -> None:
+    if settings.fuzz_examples <= 0:
+        pytest.skip("fuzzing disabled (--fuzz-examples 0)")
+    if operation_id in NEEDS:
+        caps.need(NEEDS[operation_id])
+    run_seed = settings.fuzz_seed if settings.fuzz_seed is not None else random.randrange(2**32)
+    generation = GenerationMode.POSITIVE if mode == "positive" else GenerationMode.NEGATIVE
+    strategy = _fuzz.operation(settings.profile, operation_id).as_strategy(
+        generation_mode=generation
+    )
+    headers = {"Authorization": f"Bearer {settings.api_key}"} if settings.api_key else {}
+    last: dict = {}
+
+    @seed(run_seed)
+    @hsettings(
+        max_examples=settings.fuzz_examples,
+        deadline=None,
+        database=None,
+        # No shrinking: each shrink step is a real LLM call, and the first failure says enough.
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+        derandomize=False,
+    )
+    @given(case=strategy)
+    def run(case: object) -> None:
+        case = _fuzz.cheapen(case, model)
+        last["case"] = case
+        response = case.call(
+            base_url=settings.root_url, headers=headers, timeout=settings.request_timeout
+        )
+        case.validate_response(response, checks=_fuzz.CHECKS, headers=headers)
+
+    try:
+        run()
+    except Unsatisfiable:
+        pytest.skip(f"no {mode} cases can be generated for {operation_id}")
+    except (Exception, BaseExceptionGroup) as exc:  # schemathesis raises BaseExceptionGroup
+        case = last.get("case")
+        curl = case.as_curl_command(headers=headers, base_url=settings.root_url) if case else "-"
+        raise ComplianceFailure(
+            f"fuzz.{operation_id}.{mode}",
+            f"schemathesis found a deviation (rerun with --fuzz-seed {run_seed}):\n"
+            f"{_summary(exc)}\n  reproduce: {_clip(curl, 3000)}",
+        ) from None
+
+
+def _summary(exc: BaseException) -> str:
+    """The failure kinds and messages without schemathesis' embedded reproduction command."""
+    text = str(exc)
+    if isinstance(exc, BaseExceptionGroup):
+        text += "\n" + "\n".join(f"- {type(e).__name__}: {e}" for e in exc.exceptions)
+    lines = [line for line in text.splitlines() if not line.lstrip().startswith("curl ")]
+    return _clip("\n".join(lines), 3000)
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + f"... [{len(text) - limit} more chars]"

@@ -1,0 +1,103 @@
+"""Transport behaviour (preset full): compression negotiation, a short burst, stream resilience."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from compliance._checks import chat_body, expect_ok, stream_chunks
+from compliance._client import ApiClient, Exchange
+from compliance._failure import ensure, fail
+from compliance._options import Settings
+
+pytestmark = pytest.mark.preset("full")
+OP = "createChatCompletion"
+BURST = 12
+RETRY_AFTER_CAP_S = 10.0
+
+
+@pytest.mark.parametrize("codec", ["identity", "gzip", "deflate", "br", "zstd"])
+def test_compression_negotiation(
+    client: ApiClient, settings: Settings, model: str, codec: str
+) -> None:
+    exchange = client.post(
+        "/chat/completions", chat_body(model), headers={"Accept-Encoding": codec}
+    )
+    # httpx decodes every codec listed here; a body that fails to decode is a transport error.
+    expect_ok(exchange, OP, settings.profile, f"transport.compression.{codec}")
+    used = exchange.headers.get("content-encoding", "identity").lower()
+    ensure(
+        used in (codec, "identity"),
+        "transport.compression.negotiation",
+        f"asked for {codec!r} only, got Content-Encoding {used!r}",
+        exchange,
+    )
+
+
+def test_compressed_stream_decodes(client: ApiClient, settings: Settings, model: str) -> None:
+    exchange = client.stream(
+        "/chat/completions",
+        {**chat_body(model), "stream": True},
+        headers={"Accept-Encoding": "gzip, deflate, br, zstd"},
+        max_events=96,
+    )
+    stream_chunks(exchange, OP, settings.profile, "transport.compressed-stream")
+
+
+def _retry_after(exchange: Exchange) -> float | None:
+    value = exchange.headers.get("retry-after")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def test_short_burst(client: ApiClient, settings: Settings, model: str) -> None:
+    body = chat_body(model, max_tokens=8)
+    with ThreadPoolExecutor(max_workers=BURST) as pool:
+        answers = list(pool.map(lambda _: client.post("/chat/completions", body), range(BURST)))
+    shed = []
+    for exchange in answers:
+        if exchange.error:
+            fail("transport.burst.hang", f"request in a burst of {BURST} failed", exchange)
+        if exchange.status in (429, 503):
+            shed.append(exchange)
+            continue
+        ensure(
+            exchange.status == 200,
+            "transport.burst.status",
+            f"under a burst a server may shed with 429/503, not {exchange.status}",
+            exchange,
+        )
+    for exchange in shed[:2]:
+        wait = _retry_after(exchange)
+        if wait is None:
+            continue
+        time.sleep(min(wait, RETRY_AFTER_CAP_S))
+        retry = client.post("/chat/completions", body)
+        ensure(
+            retry.status == 200,
+            "transport.burst.retry-after",
+            f"after waiting Retry-After ({wait} s) the retry still got {retry.status}",
+            retry,
+        )
+
+
+def test_slow_reader_gets_whole_stream(client: ApiClient, settings: Settings, model: str) -> None:
+    exchange = client.stream(
+        "/chat/completions", {**chat_body(model), "stream": True}, read_pause_s=0.1, max_events=96
+    )
+    stream_chunks(exchange, OP, settings.profile, "transport.slow-reader")
+
+
+def test_server_recovers_after_client_disconnect(
+    client: ApiClient, settings: Settings, model: str
+) -> None:
+    # Read a couple of events, then hang up: the next request must be served normally.
+    client.stream(
+        "/chat/completions", {**chat_body(model, max_tokens=64), "stream": True}, max_events=1
+    )
+    exchange = client.post("/chat/completions", chat_body(model, max_tokens=4))
+    expect_ok(exchange, OP, settings.profile, "transport.after-disconnect")

@@ -1,0 +1,95 @@
+"""Run the suite against a catalogue of realistic broken servers: each bug must be caught by the
+expected check, and each control (legal variation) must pass."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _compliance_catalogue import CASES, Case
+from _compliance_proxy import MutatingProxy
+
+ROOT = Path(__file__).resolve().parents[2]
+PARALLEL = 3  # suite runs at once; each is mostly waiting on the tiny model
+RUN_TIMEOUT_S = 120
+
+
+def run_suite(base_url: str, case: Case, report_dir: Path) -> dict[str, Any]:
+    command = [
+        sys.executable, "-m", "pytest", "compliance", "-q", "-p", "no:cacheprovider",
+        "-p", "no:randomly", "--base-url", base_url, "--preset", "extended",
+        "--fuzz-examples", "0", "--report", str(report_dir), "-k", case.target, *case.args,
+    ]  # fmt: skip
+    proc = subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, check=False
+    )
+    report = report_dir / "report.json"
+    data = json.loads(report.read_text()) if report.exists() else {"results": []}
+    data["exit_code"] = proc.returncode
+    data["output"] = proc.stdout[-3000:] + proc.stderr[-2000:]
+    return data
+
+
+def _run_case(upstream: str, case: Case, tmp: Path) -> dict[str, Any]:
+    with MutatingProxy(upstream, case.mutation) as proxy:
+        return run_suite(proxy.base_url, case, tmp / case.name)
+
+
+@pytest.fixture(scope="module")
+def outcomes(base_url: str) -> dict[str, dict[str, Any]]:
+    upstream = base_url.rstrip("/")
+    with (
+        tempfile.TemporaryDirectory(prefix="inferno-catalogue-") as tmp,
+        ThreadPoolExecutor(PARALLEL) as pool,
+    ):
+        futures = {c.name: pool.submit(_run_case, upstream, c, Path(tmp)) for c in CASES}
+        results = {name: f.result() for name, f in futures.items()}
+    _record_detection_rate(results)
+    return results
+
+
+def _caught(case: Case, data: dict[str, Any]) -> bool:
+    failures = [r for r in data["results"] if r["outcome"] == "failed"]
+    return any(
+        (r["details"].get("rule") or r["reason"]).startswith(case.rule)
+        or f"[{case.rule}" in r["reason"]
+        for r in failures
+    )
+
+
+def _record_detection_rate(results: dict[str, dict[str, Any]]) -> None:
+    broken = [c for c in CASES if not c.control]
+    caught = sum(_caught(c, results[c.name]) for c in broken)
+    print(f"\ncatalogue: {caught}/{len(broken)} deviations caught by the expected check")
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if not c.control], ids=lambda c: c.name)
+def test_deviation_is_caught(case: Case, outcomes: dict[str, dict[str, Any]]) -> None:
+    data = outcomes[case.name]
+    failures = [
+        f"{r['test_id']}: {(r['details'].get('rule') or r['reason'])[:120]}"
+        for r in data["results"]
+        if r["outcome"] == "failed"
+    ]
+    assert data["exit_code"] == 1, (
+        f"suite exit {data['exit_code']} for {case.name}:\n{data['output']}"
+    )
+    assert _caught(case, data), (
+        f"{case.name} ({case.source}) not caught by rule {case.rule!r}; failures: {failures}\n"
+        f"{data['output']}"
+    )
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.control], ids=lambda c: c.name)
+def test_control_passes(case: Case, outcomes: dict[str, dict[str, Any]]) -> None:
+    data = outcomes[case.name]
+    passed = [r for r in data["results"] if r["outcome"] == "passed"]
+    assert data["exit_code"] == 0 and passed, (
+        f"control {case.name} ({case.source}) failed:\n{data['output']}"
+    )

@@ -1,0 +1,53 @@
+"""The reference server passes the whole suite: preset full, under both profiles, with auth on."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from reference_server.launcher import ServerProcess
+
+ROOT = Path(__file__).resolve().parents[2]
+API_KEY = "compliance-key"
+# Fixed seeds keep `make test` reproducible; a failing seed is printed by the suite itself.
+FUZZ_SEEDS = {"openai": "11", "strict": "12"}
+# Negative fuzzing has nothing to mutate in operations without a body or query.
+NOT_APPLICABLE = {
+    "test_fuzz.py::test_fuzz[listModels-negative]",
+    "test_fuzz.py::test_fuzz[retrieveModel-negative]",
+}
+
+
+@pytest.fixture(scope="module")
+def keyed_server() -> Iterator[ServerProcess]:
+    with ServerProcess(["--model", "tiny", "--api-key", API_KEY]) as server:
+        yield server
+
+
+@pytest.mark.parametrize("profile", ["openai", "strict"])
+def test_reference_server_passes_full_preset(
+    keyed_server: ServerProcess, profile: str, tmp_path: Path
+) -> None:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("INFERNO_")}
+    command = [
+        sys.executable, "-m", "pytest", "compliance", "-q", "-p", "no:cacheprovider",
+        "--base-url", keyed_server.base_url + "/v1", "--api-key", API_KEY,
+        "--preset", "full", "--profile", profile, "--fuzz-seed", FUZZ_SEEDS[profile],
+        "--report", str(tmp_path),
+    ]  # fmt: skip
+    proc = subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, timeout=600, env=clean, check=False
+    )
+    assert proc.returncode == 0, proc.stdout[-6000:]
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["score"] == 100.0
+    failed = {area: row["failed"] for area, row in report["matrix"].items() if row["failed"]}
+    assert not failed, failed
+    skipped = {r["test_id"] for r in report["results"] if r["outcome"] == "skipped"}
+    assert skipped <= NOT_APPLICABLE, skipped - NOT_APPLICABLE
