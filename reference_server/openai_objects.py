@@ -60,24 +60,35 @@ def completion_logprobs(entries: list[TokenLogprob], text_offset: int) -> dict[s
     }
 
 
-class ChatChunks:
-    """The chunk objects of one streamed chat completion: one id, one created time."""
+class _Chunks:
+    """The chunks of one stream share one id, one created time and one object type."""
+
+    OBJECT = ""
+    ID_PREFIX = ""
 
     def __init__(self, model: str) -> None:
-        self.id = new_id("chatcmpl")
+        self.id = new_id(self.ID_PREFIX)
         self.created = now()
         self.model = model
 
     def chunk(self, choices: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
         return {
             "id": self.id,
-            "object": "chat.completion.chunk",
+            "object": self.OBJECT,
             "created": self.created,
             "model": self.model,
             "system_fingerprint": SYSTEM_FINGERPRINT,
             "choices": choices,
             **extra,
         }
+
+    def usage_chunk(self, prompt_tokens: int, completion_tokens: int) -> dict[str, Any]:
+        return self.chunk([], usage=usage(prompt_tokens, completion_tokens))
+
+
+class ChatChunks(_Chunks):
+    OBJECT = "chat.completion.chunk"
+    ID_PREFIX = "chatcmpl"
 
     def delta(
         self,
@@ -94,26 +105,10 @@ class ChatChunks:
         }
         return self.chunk([choice])
 
-    def usage_chunk(self, prompt_tokens: int, completion_tokens: int) -> dict[str, Any]:
-        return self.chunk([], usage=usage(prompt_tokens, completion_tokens))
 
-
-class CompletionChunks:
-    def __init__(self, model: str) -> None:
-        self.id = new_id("cmpl")
-        self.created = now()
-        self.model = model
-
-    def chunk(self, choices: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "object": "text_completion",
-            "created": self.created,
-            "model": self.model,
-            "system_fingerprint": SYSTEM_FINGERPRINT,
-            "choices": choices,
-            **extra,
-        }
+class CompletionChunks(_Chunks):
+    OBJECT = "text_completion"
+    ID_PREFIX = "cmpl"
 
     def text(
         self,
@@ -125,6 +120,3 @@ class CompletionChunks:
         return self.chunk(
             [{"index": index, "text": text, "logprobs": logprobs, "finish_reason": finish_reason}]
         )
-
-    def usage_chunk(self, prompt_tokens: int, completion_tokens: int) -> dict[str, Any]:
-        return self.chunk([], usage=usage(prompt_tokens, completion_tokens))
