@@ -13,6 +13,8 @@ help:
 	@echo "make demo   - start the reference server on the tiny model, run the suite and a load profile"
 	@echo "make test   - run all tests"
 	@echo "make lint   - ruff check and format check"
+	@echo "make bench  - reference server vs llama-cpp-python's server and llama-server (first run builds llama-server)"
+	@echo "make compat - compliance suite against all three servers, writes docs/compatibility.md"
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +32,12 @@ newman: $(NEWMAN)
 
 postman: $(STAMP)
 	$(PY) -m postman.generate
+
+bench: model
+	$(PY) -m benchmarks $(BENCH_ARGS)
+
+compat: model
+	$(PY) -m benchmarks.compat
 
 demo: model
 	$(PY) -m reference_server.demo

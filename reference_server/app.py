@@ -11,6 +11,8 @@ from sanic.exceptions import HTTPException
 from sanic.handlers import ErrorHandler
 from sanic.response import HTTPResponse
 
+import specs
+
 from . import flow
 from .compression import compress_body, is_compressible, negotiate
 from .config import ServerConfig
@@ -89,6 +91,9 @@ def create_app(config: ServerConfig, name: str = "inferno") -> Sanic:
     @app.before_server_start
     async def _start_models(app: Sanic) -> None:
         app.ctx.registry.start()
+        # Parse the spec and compile the validators now, not on the first request.
+        for operation in ("createChatCompletion", "createCompletion", "createEmbedding"):
+            specs.request_validator(operation, config.validation_profile)
 
     @app.after_server_stop
     async def _stop_models(app: Sanic) -> None:

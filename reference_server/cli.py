@@ -112,6 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=32,
         help="events one stream may buffer before its generation pauses (default: 32)",
     )
+    serve.add_argument(
+        "--no-repack",
+        action="store_true",
+        help="load weights as stored, without llama.cpp's CPU-specific repacking (a workaround "
+        "for CPUs whose repacked kernels crash; slower on most)",
+    )
     serve.add_argument("--log-level", default="WARNING", help="logging level (default: WARNING)")
     tiny = sub.add_parser("tiny-model", help="generate the tiny model (if needed), print its path")
     tiny.add_argument("--cache-dir", type=Path, default=None)
@@ -143,6 +149,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         sse_keepalive_s=args.sse_keepalive_s,
         compression_min_bytes=args.compression_min_bytes,
         stream_buffer=args.stream_buffer,
+        no_repack=args.no_repack,
     )
 
 

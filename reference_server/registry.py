@@ -9,7 +9,7 @@ from functools import cached_property
 from pathlib import Path
 
 from .config import ModelConfig, ServerConfig
-from .engine import LlamaOptions, ModelWorker
+from .engine import LlamaOptions, ModelWorker, disable_weight_repacking
 from .errors import ApiError, model_not_found
 from .prompts import ChatPromptBuilder
 
@@ -53,6 +53,8 @@ class ServedModel:
 class ModelRegistry:
     def __init__(self, config: ServerConfig) -> None:
         self._models: dict[str, ServedModel] = {}
+        if config.no_repack:
+            disable_weight_repacking()
         for model in config.models:
             path = resolve_model_path(model.path)
             worker = ModelWorker(

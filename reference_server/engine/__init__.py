@@ -5,7 +5,7 @@ time; a continuous-batching engine can replace it behind the same two calls (`ge
 """
 
 from ._channel import StreamStalled
-from ._llama import LlamaOptions
+from ._llama import LlamaOptions, disable_weight_repacking
 from ._worker import EngineNotReady, ModelWorker, QueueFull
 from .types import (
     ChoiceFinished,
@@ -32,4 +32,5 @@ __all__ = [
     "TextDelta",
     "TokenLogprob",
     "TopLogprob",
+    "disable_weight_repacking",
 ]

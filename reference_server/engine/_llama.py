@@ -28,6 +28,9 @@ def load_generator(options: LlamaOptions) -> Any:
         n_ctx=options.n_ctx,
         n_gpu_layers=options.n_gpu_layers,
         n_threads=options.n_threads or os.cpu_count() or 1,
+        # Prompt processing (and embeddings) use the batch thread count, which otherwise
+        # defaults to every core and defeats --threads.
+        n_threads_batch=options.n_threads or os.cpu_count() or 1,
         logits_all=options.logits_all,
         verbose=False,
     )
@@ -49,6 +52,9 @@ def load_embedder(options: LlamaOptions, metadata: dict[str, str]) -> Any:
         n_ubatch=n_ctx,
         n_gpu_layers=options.n_gpu_layers,
         n_threads=options.n_threads or os.cpu_count() or 1,
+        # Prompt processing (and embeddings) use the batch thread count, which otherwise
+        # defaults to every core and defeats --threads.
+        n_threads_batch=options.n_threads or os.cpu_count() or 1,
         pooling_type=(
             llama_cpp.LLAMA_POOLING_TYPE_UNSPECIFIED
             if has_pooling
@@ -56,6 +62,28 @@ def load_embedder(options: LlamaOptions, metadata: dict[str, str]) -> Any:
         ),
         verbose=False,
     )
+
+
+def disable_weight_repacking() -> None:
+    """Loads weights as stored instead of repacked into CPU-specific layouts.
+
+    llama.cpp's repacked kernels crash in decode on some CPUs (seen with Q4_K weights on an
+    AVX-512/AMX host); llama-server has `--no-repack`, llama-cpp-python has no parameter, so the
+    default model parameters are replaced for every model this process loads.
+    """
+    import llama_cpp.llama_cpp as bindings
+
+    original = bindings.llama_model_default_params
+    if getattr(original, "_inferno_no_repack", False):
+        return
+
+    def without_repack() -> Any:
+        params = original()
+        params.use_extra_bufts = False
+        return params
+
+    without_repack._inferno_no_repack = True  # type: ignore[attr-defined]
+    bindings.llama_model_default_params = without_repack
 
 
 def embed_token_lists(llama: Any, token_lists: list[list[int]]) -> list[list[float]]:

@@ -1,0 +1,211 @@
+"""The servers compared: how to install each, and the command line that starts it.
+
+Every peer gets the same GGUF, context size, thread count and model id, on a loopback port.
+Each is started once per role: "gen" (chat/completions) and "embed" (embeddings), because
+llama-server and llama-cpp-python serve embeddings only when started with an embedding
+context, which would otherwise also weigh on their generation; "all" (the compliance runs) is
+one process that serves everything it can.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import _build
+
+PEER_NAMES = ("ours", "llama-cpp-python", "llama-server")
+INSTALL_TIMEOUT_S = 900
+# What `llama-cpp-python[server]` adds; any one missing and its server does not start.
+SERVER_MODULES = ("fastapi", "uvicorn", "sse_starlette", "starlette_context", "pydantic_settings")
+
+
+class PeerUnavailable(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Launch:
+    model_path: Path
+    model_id: str
+    n_ctx: int
+    threads: int
+    port: int
+    no_repack: bool = False  # see benchmarks/_norepack.py
+
+
+def _python(module: str, launch: Launch) -> list[str]:
+    """`python -m MODULE`, through the no-repack launcher when asked for."""
+    if launch.no_repack:
+        return [sys.executable, "-m", "benchmarks._norepack", module]
+    return [sys.executable, "-m", module]
+
+
+@dataclass
+class Peer:
+    name: str
+    versions: dict[str, str]
+    command: Callable[[Launch, str], list[str]]
+    notes: list[str] = field(default_factory=list)
+
+
+def portable(command: list[str]) -> list[str]:
+    """A command line fit for a results file: no interpreter path, home folder as ``~``."""
+    home = str(Path.home())
+    shown = ["python" if arg == sys.executable else arg for arg in command]
+    return ["~" + arg[len(home) :] if arg.startswith(home + "/") else arg for arg in shown]
+
+
+def version_of(distribution: str) -> str:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def prepare(name: str, log: Callable[[str], None] = print) -> Peer:
+    """Install or build what the peer needs; raise PeerUnavailable with the reason if we can't."""
+    if name == "ours":
+        return _ours()
+    if name == "llama-cpp-python":
+        return _llama_cpp_python(log)
+    if name == "llama-server":
+        return _llama_server(log)
+    raise PeerUnavailable(f"unknown peer {name!r}; known: {', '.join(PEER_NAMES)}")
+
+
+def _ours() -> Peer:
+    def command(launch: Launch, role: str) -> list[str]:
+        # One process serves both roles; it is still restarted per role, like the others.
+        return [
+            *_python("reference_server", launch),
+            "serve",
+            "--model",
+            str(launch.model_path),
+            "--model-id",
+            launch.model_id,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(launch.port),
+            "--n-ctx",
+            str(launch.n_ctx),
+            "--threads",
+            str(launch.threads),
+        ]
+
+    versions = {
+        "inferno-harness": version_of("inferno-harness"),
+        "sanic": version_of("sanic"),
+        "llama-cpp-python": version_of("llama-cpp-python"),
+    }
+    return Peer("ours", versions, command)
+
+
+def _llama_cpp_python(log: Callable[[str], None]) -> Peer:
+    binding = version_of("llama-cpp-python")
+    if binding == "not installed":
+        raise PeerUnavailable("llama-cpp-python is not installed in this environment")
+    if not all(importlib.util.find_spec(m) for m in SERVER_MODULES):
+        # Pinning the installed version keeps pip from compiling llama.cpp again.
+        spec = f"llama-cpp-python[server]=={binding}"
+        log(f"installing {spec} into {sys.prefix}")
+        try:
+            subprocess.run(
+                [sys.executable, "-m", "pip", "install", "--quiet", spec],
+                check=True,
+                timeout=INSTALL_TIMEOUT_S,
+                stdin=subprocess.DEVNULL,
+            )
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+            raise PeerUnavailable(f"`pip install {spec}` failed: {exc}") from exc
+
+    def command(launch: Launch, role: str) -> list[str]:
+        return [
+            *_python("llama_cpp.server", launch),
+            "--model",
+            str(launch.model_path),
+            "--model_alias",
+            launch.model_id,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(launch.port),
+            "--n_ctx",
+            str(launch.n_ctx),
+            "--n_threads",
+            str(launch.threads),
+            "--n_threads_batch",
+            str(launch.threads),
+            "--embedding",
+            "true" if role in ("embed", "all") else "false",
+            # By default a new request aborts the running stream (its client sees a cut
+            # body); queueing instead is the only way its concurrent figures mean anything.
+            "--interrupt_requests",
+            "false",
+            "--verbose",
+            "false",
+        ]
+
+    versions = {
+        "llama-cpp-python": binding,
+        "fastapi": version_of("fastapi"),
+        "uvicorn": version_of("uvicorn"),
+    }
+    return Peer("llama-cpp-python", versions, command)
+
+
+def _llama_server(log: Callable[[str], None]) -> Peer:
+    binding = version_of("llama-cpp-python")
+    if binding == "not installed":
+        raise PeerUnavailable("llama-cpp-python is not installed: its sdist is the source")
+    try:
+        binary = _build.ensure_llama_server(binding, log=log)
+    except _build.BuildError as exc:
+        raise PeerUnavailable(f"llama-server could not be built: {exc}") from exc
+    try:
+        banner = subprocess.run(
+            [str(binary), "--version"], capture_output=True, text=True, timeout=30
+        )
+        build_line = next(
+            (ln for ln in (banner.stdout + banner.stderr).splitlines() if "version" in ln), ""
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise PeerUnavailable(f"{binary} does not run: {exc}") from exc
+
+    def command(launch: Launch, role: str) -> list[str]:
+        args = [
+            str(binary),
+            "--model",
+            str(launch.model_path),
+            "--alias",
+            launch.model_id,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(launch.port),
+            "--ctx-size",
+            str(launch.n_ctx),
+            "--threads",
+            str(launch.threads),
+            "--threads-batch",
+            str(launch.threads),
+            "--no-webui",
+        ]
+        if role in ("embed", "all"):
+            # The embedding context would weigh on generation: only where embeddings are used.
+            args.append("--embedding")
+        if launch.no_repack:
+            args.append("--no-repack")
+        return args
+
+    versions = {
+        "llama.cpp (vendored by llama-cpp-python)": binding,
+        "llama-server": build_line.strip() or "unknown",
+    }
+    return Peer("llama-server", versions, command)

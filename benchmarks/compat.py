@@ -1,0 +1,201 @@
+"""`python -m benchmarks.compat`: run the compliance suite against every peer and write
+docs/compatibility.md from the reports.
+
+    python -m benchmarks.compat [--peers ...] [--preset extended] [--from FILE]
+
+With --from, only re-render the Markdown from a saved compat JSON (no server is started).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from . import _machine, _model, _peers
+from ._compat_render import render, sanitise
+from ._model import ModelInfo
+from ._runner import probe
+from ._server import PeerServer, ServerStartError, pick_port
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+DOC = ROOT / "docs" / "compatibility.md"
+SUITE_TIMEOUT_S = 900
+RESPONSE_EXCERPT = 400
+
+Log = Callable[[str], None]
+
+
+def run_suite(
+    peer: _peers.Peer,
+    model: ModelInfo,
+    n_ctx: int,
+    threads: int,
+    preset: str,
+    log: Log,
+    no_repack: bool = False,
+) -> dict[str, Any]:
+    port = pick_port()
+    launch = _peers.Launch(model.path, model.model_id, n_ctx, threads, port, no_repack)
+    # "all": one process serving everything it can (llama-server: no embeddings then).
+    server = PeerServer(peer.command(launch, "all"), port, probe(model.model_id, "gen"))
+    with tempfile.TemporaryDirectory(prefix="inferno-compat-") as folder:
+        command = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "compliance",
+            "--base-url",
+            f"{server.base_url}/v1",
+            "--model",
+            model.model_id,
+            "--preset",
+            preset,
+            "--report",
+            folder,
+            "-p",
+            "no:cacheprovider",
+            "-q",
+        ]
+        started = time.monotonic()
+        try:
+            with server:
+                subprocess.run(
+                    command,
+                    cwd=ROOT,
+                    capture_output=True,
+                    timeout=SUITE_TIMEOUT_S,
+                    stdin=subprocess.DEVNULL,
+                )
+        except ServerStartError as exc:
+            return {"error": f"did not start: {str(exc)[:300]}"}
+        except subprocess.TimeoutExpired:
+            return {"error": f"the suite did not finish in {SUITE_TIMEOUT_S} s"}
+        report_file = Path(folder) / "report.json"
+        if not report_file.is_file():
+            return {"error": "the suite wrote no report.json"}
+        report = json.loads(report_file.read_text(encoding="utf-8"))
+    log(f"  {peer.name}: score {report.get('score')}% in {time.monotonic() - started:.0f} s")
+    return _trim(report, server.base_url)
+
+
+def _trim(report: dict[str, Any], base_url: str) -> dict[str, Any]:
+    """Keep what the document needs, with the port and local paths made generic."""
+    results = []
+    for item in report.get("results", []):
+        entry: dict[str, Any] = {
+            "test_id": item["test_id"],
+            "area": item["area"],
+            "outcome": item["outcome"],
+        }
+        if item["outcome"] != "passed":
+            found = item.get("details") or {}
+            details = {k: found.get(k) for k in ("rule", "message", "request", "request_body")}
+            details["status"] = found.get("status")
+            details["response"] = (found.get("response") or "")[:RESPONSE_EXCERPT]
+            reason = (item.get("reason") or "").strip().splitlines()
+            entry["reason"] = reason[0][:300] if reason else ""
+            entry["details"] = details
+        results.append(entry)
+    server = report.get("server", {})
+    trimmed = {
+        "score": report.get("score"),
+        "matrix": report.get("matrix", {}),
+        "duration_s": report.get("duration_s"),
+        "server_header": server.get("server_header"),
+        "settings": {k: report.get("settings", {}).get(k) for k in ("preset", "profile")},
+        "results": results,
+    }
+    return sanitise(trimmed, base_url)
+
+
+def run_and_render(
+    peers: list[_peers.Peer],
+    model: ModelInfo,
+    n_ctx: int,
+    threads: int,
+    log: Log,
+    *,
+    skipped: dict[str, str] | None = None,
+    preset: str = "extended",
+    out: Path | None = None,
+    doc: Path = DOC,
+    no_repack: bool = False,
+) -> Path:
+    log(f"compliance suite (preset {preset}) against {', '.join(p.name for p in peers)}")
+    data: dict[str, Any] = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": _machine.describe(),
+        "model": model.to_dict(),
+        "n_ctx": n_ctx,
+        "threads": threads,
+        "preset": preset,
+        "peers": {},
+        "skipped": dict(skipped or {}),
+    }
+    for peer in peers:
+        report = run_suite(peer, model, n_ctx, threads, preset, log, no_repack)
+        report["versions"] = peer.versions
+        data["peers"][peer.name] = report
+    out = out or RESULTS / f"compat-{data['date']}-{_machine.slug()}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    doc.write_text(render(data, source=out.name), encoding="utf-8")
+    log(f"compat results: {out}; wrote {doc}")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.compat")
+    parser.add_argument("--model", default="tiny", help="tiny or a GGUF path with a chat template")
+    parser.add_argument("--peers", default=",".join(_peers.PEER_NAMES))
+    parser.add_argument("--preset", default="extended", choices=("core", "extended", "full"))
+    parser.add_argument("--from", dest="source", type=Path, help="re-render from a compat JSON")
+    parser.add_argument("--out", type=Path, help="compat JSON (default: benchmarks/results/)")
+    parser.add_argument("--doc", type=Path, default=DOC)
+    args = parser.parse_args(argv)
+
+    def log(message: str) -> None:
+        print(f"[compat {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+    if args.source:
+        data = json.loads(args.source.read_text(encoding="utf-8"))
+        args.doc.write_text(render(data, source=args.source.name), encoding="utf-8")
+        log(f"wrote {args.doc}")
+        return 0
+    info = _model.inspect(_model.resolve(args.model))
+    threads = _model.default_threads(info, os.cpu_count() or 1)
+    peers, skipped = [], {}
+    for name in [n.strip() for n in args.peers.split(",") if n.strip()]:
+        try:
+            peers.append(_peers.prepare(name, log=log))
+        except _peers.PeerUnavailable as exc:
+            log(f"SKIPPING {name}: {exc}")
+            skipped[name] = str(exc)
+    if not peers:
+        return 1
+    n_ctx = _model.default_n_ctx(info)
+    run_and_render(
+        peers,
+        info,
+        n_ctx,
+        threads,
+        log,
+        skipped=skipped,
+        preset=args.preset,
+        out=args.out,
+        doc=args.doc,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

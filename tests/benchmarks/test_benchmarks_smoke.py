@@ -1,0 +1,109 @@
+"""The benchmark code, end to end with one tiny iteration on the reference server only.
+
+No peer is installed or built here and nothing is measured seriously: this proves the harness
+runs (server start, driver subprocess, library ceiling, results JSON, Markdown), not speed.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmarks import _compat_render, _report, _stats
+from benchmarks.compat import _trim
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_smoke_run_writes_results_and_table(tmp_path: Path) -> None:
+    out = tmp_path / "result.json"
+    doc = tmp_path / "performance.md"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "--smoke",
+            "--runs",
+            "1",
+            "--peers",
+            "ours",
+            "--out",
+            str(out),
+            "--doc",
+            str(doc),
+            "--no-compat",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(out.read_text())
+    ours = result["runs"][0]["ours"]
+    assert ours["models_c2_rps"] > 0
+    assert ours["one_token_errors"] == 0 and ours["one_token_p50_ms"] > 0
+    assert ours["single_errors"] == 0 and ours["single_output_tokens"] >= 2
+    assert ours["c2_requests"] >= 2 and ours["c2_errors"] == 0
+    assert ours["embed_b2_inputs_s"] > 0
+    assert result["runs"][0][_report.LIBRARY]["single_decode_tok_s"] > 0
+    assert result["peers"]["ours"]["command"][0] == "python"
+    text = doc.read_text()
+    assert "<!-- bench:inferno-tiny:start -->" in text and "| ours |" in text
+
+
+def test_ratios_read_bigger_is_worse() -> None:
+    assert _stats.ratios({"a": 100.0, "b": 50.0}, "c4_agg_tok_s") == {"a": 1.0, "b": 2.0}
+    assert _stats.ratios({"a": 10.0, "b": 30.0}, "c4_ttft_p50_ms") == {"a": 1.0, "b": 3.0}
+    assert _stats.ratios({"a": None, "b": 5.0}, "embed_b1_inputs_s") == {"a": None, "b": 1.0}
+    spread = _stats.across_runs([10.0, 12.0, 11.0])
+    assert spread["median"] == 11.0 and round(spread["spread_pct"]) == 18
+
+
+def test_summary_ranks_only_performance_metrics() -> None:
+    runs = [
+        {"x": {"c1_agg_tok_s": v, "c1_errors": 0}, "y": {"c1_agg_tok_s": 2 * v}} for v in (1, 2, 3)
+    ]
+    data = _report.summarise(runs)
+    assert data["summary"]["x"]["c1_agg_tok_s"]["median"] == 2
+    assert data["ratios"]["c1_agg_tok_s"] == {"x": 2.0, "y": 1.0}
+    assert "c1_errors" not in data["ratios"]
+
+
+def test_compat_render_shows_matrix_and_deviation_with_request() -> None:
+    base = "http://127.0.0.1:45678/v1"
+    report = {
+        "score": 50.0,
+        "matrix": {"models": {"passed": 1, "failed": 1, "skipped": 0, "known": 0}},
+        "results": [
+            {"test_id": "test_models.py::test_list_models", "area": "models", "outcome": "passed"},
+            {
+                "test_id": "test_models.py::test_retrieve_unknown_model_is_404",
+                "area": "models",
+                "outcome": "failed",
+                "reason": "boom",
+                "details": {
+                    "rule": "models.unknown.status",
+                    "message": "expected 404, got 200",
+                    "request": f"GET {base}/models/nope",
+                    "status": 200,
+                    "response": "{}",
+                },
+            },
+        ],
+        "server": {"server_header": "x"},
+    }
+    data = {
+        "date": "2026-01-01",
+        "preset": "extended",
+        "machine": {"cores": 2, "cpu_model": "cpu"},
+        "model": {"path_name": "m.gguf", "model_id": "m"},
+        "peers": {"peer": {**_trim(report, base.removesuffix("/v1")), "versions": {"v": "1"}}},
+    }
+    text = _compat_render.render(data, source="compat.json")
+    assert "| models | ❌ 1 / 1 / 0 |" in text
+    assert "`models.unknown.status`" in text
+    assert "`GET /v1/models/nope`" in text and "45678" not in text
