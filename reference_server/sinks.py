@@ -38,7 +38,8 @@ class SseSink:
         if self._compressor is not None:
             data = self._compressor.compress(data)
         try:
-            await asyncio.wait_for(self._response.send(data), self._stall_timeout)
+            async with asyncio.timeout(self._stall_timeout):
+                await self._response.send(data)
         except TimeoutError:
             self.abort()
             raise ClientGone(f"client did not read for {self._stall_timeout:g} s") from None

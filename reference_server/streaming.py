@@ -64,7 +64,7 @@ class TimedEvents:
         return event
 
     async def aclose(self) -> None:
-        await self._events.aclose()
+        await self._events.aclose()  # type: ignore[attr-defined]
 
 
 def timeout_error(seconds: float) -> ApiError:
@@ -93,9 +93,12 @@ async def collect(events: AsyncIterator[GenerationEvent], n: int, timeout: float
                 result.completion_tokens += event.completion_tokens
 
     try:
-        await asyncio.wait_for(drain(), timeout)
+        async with asyncio.timeout(timeout):
+            await drain()
     except TimeoutError:
         raise timeout_error(timeout) from None
+    finally:
+        await events.aclose()
     return result
 
 
@@ -145,25 +148,21 @@ _NOTHING = object()
 
 
 class _Pump:
-    """Reads an async iterator with timeouts without cancelling the read that is in flight."""
+    """Reads a cancel-safe event stream with a timeout per read."""
 
     def __init__(self, events: AsyncIterator[GenerationEvent]) -> None:
         self._events = events
-        self._pending: asyncio.Future | None = None
 
     async def next(self, timeout: float | None) -> GenerationEvent | type[TimeoutError] | None:
-        if self._pending is None:
-            self._pending = asyncio.ensure_future(anext(self._events, None))
-        done, _ = await asyncio.wait({self._pending}, timeout=timeout)
-        if not done:
+        # The event streams are cancel-safe (see GenerationStream), so a timed-out read
+        # loses nothing and needs no task of its own: this runs once per token.
+        try:
+            async with asyncio.timeout(timeout):
+                return await anext(self._events, None)
+        except TimeoutError:
             return TimeoutError
-        future, self._pending = self._pending, None
-        return future.result()
 
     async def close(self) -> None:
-        if self._pending is not None:
-            self._pending.cancel()
-            await asyncio.gather(self._pending, return_exceptions=True)
         await self._events.aclose()
 
 

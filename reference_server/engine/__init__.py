@@ -6,7 +6,7 @@ time; a continuous-batching engine can replace it behind the same two calls (`ge
 
 from ._channel import StreamStalled
 from ._llama import LlamaOptions, disable_weight_repacking
-from ._worker import EngineNotReady, ModelWorker, QueueFull
+from ._worker import EngineNotReady, GenerationStream, ModelWorker, QueueFull
 from .types import (
     ChoiceFinished,
     GenerationDone,
@@ -24,6 +24,7 @@ __all__ = [
     "GenerationDone",
     "GenerationEvent",
     "GenerationRequest",
+    "GenerationStream",
     "LlamaOptions",
     "ModelWorker",
     "QueueFull",

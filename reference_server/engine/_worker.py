@@ -7,7 +7,7 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +34,45 @@ class _Job:
     run: Callable[[Any, EventChannel], bool]
     channel: EventChannel
     enqueued_at: float = field(default_factory=time.monotonic)
+
+
+class GenerationStream:
+    """An async iterator over one generation's events.
+
+    A plain object rather than an async generator on purpose: cancelling a pending read (a
+    timeout, a keep-alive tick) must not end the generation, while closing it must. Callers
+    therefore always `aclose()` it when done.
+    """
+
+    def __init__(self, worker: ModelWorker, request: GenerationRequest) -> None:
+        self._worker = worker
+        self._request = request
+        self._channel: EventChannel | None = None
+        self._finished = False
+
+    def __aiter__(self) -> GenerationStream:
+        return self
+
+    async def __anext__(self) -> GenerationEvent:
+        if self._finished:
+            raise StopAsyncIteration
+        if self._channel is None:
+            worker, request = self._worker, self._request
+            self._channel = worker._submit(
+                lambda llama, ch: worker._run_generation(llama, ch, request)
+            )
+        try:
+            return await self._channel.get()
+        except asyncio.CancelledError:
+            raise
+        except BaseException:
+            self._finished = True  # the end, or the worker's error: nothing left to stop
+            raise
+
+    async def aclose(self) -> None:
+        if self._channel is not None and not self._finished:
+            self._worker._abandon(self._channel)
+        self._finished = True
 
 
 class ModelWorker:
@@ -136,18 +175,9 @@ class ModelWorker:
 
     # -- public async API -------------------------------------------------------------------
 
-    async def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationEvent]:
-        """Streams the events of one generation; closing the iterator cancels it."""
-        channel = self._submit(lambda llama, ch: self._run_generation(llama, ch, request))
-        try:
-            while True:
-                try:
-                    event = await channel.get()
-                except StopAsyncIteration:
-                    return
-                yield event
-        finally:
-            self._abandon(channel)
+    def generate(self, request: GenerationRequest) -> GenerationStream:
+        """The events of one generation, submitted on the first read; `aclose()` cancels it."""
+        return GenerationStream(self, request)
 
     async def embed(self, token_lists: list[list[int]]) -> list[list[float]]:
         channel = self._submit(lambda llama, ch: ch.put(self._run_embedding(token_lists)))

@@ -10,7 +10,14 @@ from sanic import Request, json
 from sanic.response import HTTPResponse
 
 from .. import openai_objects as oa
-from ..engine import ChoiceFinished, GenerationDone, GenerationEvent, GenerationRequest, TextDelta
+from ..engine import (
+    ChoiceFinished,
+    GenerationDone,
+    GenerationEvent,
+    GenerationRequest,
+    GenerationStream,
+    TextDelta,
+)
 from ..errors import invalid_request
 from ..params import completion_logprobs, sampling_params
 from ..registry import ServedModel
@@ -75,30 +82,58 @@ async def completions(request: Request) -> HTTPResponse | None:
 
 
 def _events(request: Request, prepared: PreparedCompletion) -> AsyncIterator[GenerationEvent]:
-    return TimedEvents(_chained(prepared), request)
+    return TimedEvents(_Chained(prepared), request)
 
 
-async def _chained(prepared: PreparedCompletion) -> AsyncIterator[GenerationEvent]:
-    """The generations of every prompt in turn, with choice indexes numbered across prompts."""
-    worker = prepared.model.worker
-    prompt_tokens = completion_tokens = 0
-    for prompt_index, generation in enumerate(prepared.generations):
-        offset = prompt_index * prepared.n
-        stream = worker.generate(generation)
-        try:
-            async for event in stream:
-                if isinstance(event, TextDelta):
-                    yield TextDelta(event.index + offset, event.text, event.logprobs)
-                elif isinstance(event, ChoiceFinished):
-                    yield ChoiceFinished(
-                        event.index + offset, event.finish_reason, event.completion_tokens
-                    )
-                elif isinstance(event, GenerationDone):
-                    prompt_tokens += event.prompt_tokens
-                    completion_tokens += event.completion_tokens
-        finally:
-            await stream.aclose()
-    yield GenerationDone(prompt_tokens, completion_tokens)
+class _Chained:
+    """The generations of every prompt in turn, with choice indexes numbered across prompts
+    and one GenerationDone with the summed usage at the end. Cancel-safe like each stream."""
+
+    def __init__(self, prepared: PreparedCompletion) -> None:
+        self._prepared = prepared
+        self._next_prompt = 0
+        self._current: GenerationStream | None = None
+        self._offset = 0
+        self._prompt_tokens = 0
+        self._completion_tokens = 0
+        self._done = False
+
+    def __aiter__(self) -> _Chained:
+        return self
+
+    async def __anext__(self) -> GenerationEvent:
+        while True:
+            if self._current is None:
+                if self._next_prompt < len(self._prepared.generations):
+                    generation = self._prepared.generations[self._next_prompt]
+                    self._offset = self._next_prompt * self._prepared.n
+                    self._next_prompt += 1
+                    self._current = self._prepared.model.worker.generate(generation)
+                elif not self._done:
+                    self._done = True
+                    return GenerationDone(self._prompt_tokens, self._completion_tokens)
+                else:
+                    raise StopAsyncIteration
+            try:
+                event = await self._current.__anext__()
+            except StopAsyncIteration:
+                self._current = None
+                continue
+            if isinstance(event, TextDelta):
+                return TextDelta(event.index + self._offset, event.text, event.logprobs)
+            if isinstance(event, ChoiceFinished):
+                return ChoiceFinished(
+                    event.index + self._offset, event.finish_reason, event.completion_tokens
+                )
+            if isinstance(event, GenerationDone):
+                self._prompt_tokens += event.prompt_tokens
+                self._completion_tokens += event.completion_tokens
+
+    async def aclose(self) -> None:
+        if self._current is not None:
+            await self._current.aclose()
+        self._done = True
+        self._next_prompt = len(self._prepared.generations)
 
 
 async def complete_text(request: Request, prepared: PreparedCompletion) -> dict[str, Any]:
