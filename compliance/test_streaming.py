@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from compliance._capabilities import Capabilities
+from compliance._capabilities import TOOL, TOOL_CHOICE, Capabilities
 from compliance._checks import chat_body, check_usage, completion_body, expect_ok, stream_chunks
 from compliance._client import ApiClient
-from compliance._failure import ensure
+from compliance._failure import ensure, fail
 from compliance._options import Settings
 
 ROUTES = {
@@ -129,5 +131,73 @@ def test_stream_stop_and_length(
         reasons in (["length"], ["stop"]),
         "sse.finish-reason",
         f"max_tokens=2 stream must finish with 'length' (or 'stop'), got {reasons}",
+        ex,
+    )
+
+
+@pytest.mark.preset("extended")
+def test_stream_tool_call(
+    client: ApiClient, settings: Settings, model: str, caps: Capabilities
+) -> None:
+    """Streamed tool calls: fragments keyed by index, string arguments that join into JSON."""
+    caps.need("tools")
+    body = chat_body(
+        model,
+        content="What is the weather in Paris?",
+        tools=[TOOL],
+        tool_choice=TOOL_CHOICE,
+        max_tokens=64,
+    )
+    chunks, ex = _stream(client, "chat", body, settings.profile, "sse.tools")
+    calls: dict[int, dict] = {}
+    for chunk in chunks:
+        for choice in chunk["choices"]:
+            for fragment in (choice.get("delta") or {}).get("tool_calls") or []:
+                index = fragment.get("index")
+                ensure(
+                    isinstance(index, int),
+                    "sse.tools.index",
+                    f"every tool_calls fragment needs an integer index, got {fragment!r}",
+                    ex,
+                )
+                call = calls.setdefault(index, {"name": "", "arguments": "", "id": None})
+                call["id"] = call["id"] or fragment.get("id")
+                fn = fragment.get("function") or {}
+                call["name"] += fn.get("name") or ""
+                arguments = fn.get("arguments")
+                ensure(
+                    arguments is None or isinstance(arguments, str),
+                    "sse.tools.arguments-string",
+                    f"streamed function.arguments must be string fragments, got {arguments!r}",
+                    ex,
+                )
+                call["arguments"] += arguments or ""
+    ensure(
+        calls, "sse.tools.calls", "tool_choice forced get_weather but no tool_calls streamed", ex
+    )
+    for call in calls.values():
+        ensure(call["id"], "sse.tools.id", "the first fragment of a tool call needs its id", ex)
+        ensure(
+            call["name"] == "get_weather",
+            "sse.tools.name",
+            f"streamed name {call['name']!r} != get_weather",
+            ex,
+        )
+        try:
+            parsed = json.loads(call["arguments"])
+        except ValueError:
+            fail(
+                "sse.tools.arguments-json",
+                f"joined arguments do not parse: {call['arguments']!r}",
+                ex,
+            )
+        ensure(isinstance(parsed, dict), "sse.tools.arguments-json", f"not an object: {parsed}", ex)
+    reasons = [
+        ch["finish_reason"] for c in chunks for ch in c["choices"] if ch.get("finish_reason")
+    ]
+    ensure(
+        reasons in (["tool_calls"], ["stop"]),
+        "sse.tools.finish-reason",
+        f"finish_reason must be 'tool_calls' (or 'stop' for a forced function), got {reasons}",
         ex,
     )

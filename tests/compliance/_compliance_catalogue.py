@@ -153,6 +153,19 @@ def _tool_args_object(obj):
     return obj
 
 
+def _stream_tool_args_object(chunks, events):
+    for chunk in chunks:
+        for ch in chunk.get("choices", []):
+            for call in (ch.get("delta") or {}).get("tool_calls") or []:
+                fn = call.get("function") or {}
+                if isinstance(fn.get("arguments"), str):
+                    try:
+                        fn["arguments"] = json.loads(fn["arguments"])
+                    except ValueError:
+                        fn["arguments"] = {"raw": fn["arguments"]}
+    return _dump(chunks)
+
+
 def _drop_object(obj):
     obj.pop("object", None)
     return obj
@@ -463,6 +476,13 @@ CASES: tuple[Case, ...] = (
         Mutation(json=_on_chat(_tool_args_object)),
         "test_tool_call",
         "chat.tools",
+    ),
+    Case(
+        "stream-tool-arguments-object",
+        "vLLM/Ollama: streamed tool_calls with arguments as an object instead of string fragments",
+        Mutation(events=_stream_map(_stream_tool_args_object)),
+        "test_stream_tool_call",
+        "sse.tools",
     ),
     Case(
         "usage-arithmetic",
