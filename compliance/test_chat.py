@@ -190,25 +190,9 @@ def test_response_format_json_schema(
     client: ApiClient, settings: Settings, model: str, caps: Capabilities
 ) -> None:
     caps.need("response_format")
-    body, ex = _chat(
-        client,
-        settings.profile,
-        chat_body(
-            model,
-            content="Answer in JSON: is water wet?",
-            response_format=JSON_SCHEMA_FORMAT,
-            max_tokens=64,
-        ),
-        "chat.response-format",
+    parsed, ex = _json_reply(
+        client, settings, model, "Answer in JSON: is water wet?", JSON_SCHEMA_FORMAT, "json"
     )
-    choice = body["choices"][0]
-    if choice["finish_reason"] == "length":
-        pytest.skip("the JSON answer was cut by max_tokens; cannot judge it")
-    text = choice["message"].get("content") or ""
-    try:
-        parsed = json.loads(text)
-    except ValueError:
-        fail("chat.response-format.json", f"json_schema output does not parse: {text!r}", ex)
     ensure(
         isinstance(parsed, dict) and isinstance(parsed.get("ok"), bool) and set(parsed) == {"ok"},
         "chat.response-format.schema",
@@ -222,15 +206,35 @@ def test_response_format_json_object(
     client: ApiClient, settings: Settings, model: str, caps: Capabilities
 ) -> None:
     caps.need("response_format")
+    parsed, ex = _json_reply(
+        client,
+        settings,
+        model,
+        "Reply with a JSON object describing a cat.",
+        {"type": "json_object"},
+        "json-object",
+    )
+    ensure(
+        isinstance(parsed, dict),
+        "chat.response-format.json-object",
+        f"json_object output must be an object, got {type(parsed).__name__}",
+        ex,
+    )
+
+
+def _json_reply(
+    client: ApiClient,
+    settings: Settings,
+    model: str,
+    content: str,
+    response_format: dict,
+    rule: str,
+) -> tuple[object, object]:
+    """The parsed JSON answer to a response_format request (skips when max_tokens cut it)."""
     body, ex = _chat(
         client,
         settings.profile,
-        chat_body(
-            model,
-            content="Reply with a JSON object describing a cat.",
-            response_format={"type": "json_object"},
-            max_tokens=64,
-        ),
+        chat_body(model, content=content, response_format=response_format, max_tokens=64),
         "chat.response-format",
     )
     choice = body["choices"][0]
@@ -238,15 +242,10 @@ def test_response_format_json_object(
         pytest.skip("the JSON answer was cut by max_tokens; cannot judge it")
     text = choice["message"].get("content") or ""
     try:
-        parsed = json.loads(text)
+        return json.loads(text), ex
     except ValueError:
-        fail("chat.response-format.json-object", f"json_object output does not parse: {text!r}", ex)
-    ensure(
-        isinstance(parsed, dict),
-        "chat.response-format.json-object",
-        f"json_object output must be an object, got {type(parsed).__name__}",
-        ex,
-    )
+        kind = response_format.get("type")
+        fail(f"chat.response-format.{rule}", f"{kind} output does not parse: {text!r}", ex)
 
 
 def test_tool_call(client: ApiClient, settings: Settings, model: str, caps: Capabilities) -> None:
