@@ -93,27 +93,14 @@ def expect_error(
     body = exchange.json(f"{rule}.json")
     _schema.check(_schema.error_envelope(profile), body, f"{rule}.envelope", exchange, "error body")
     error = body["error"]
-    if error_type is not None:
-        ensure(
-            error.get("type") == error_type,
-            f"{rule}.type",
-            f"expected error.type {error_type!r}, got {error.get('type')!r}",
-            exchange,
-        )
-    if param is not None:
-        ensure(
-            error.get("param") == param,
-            f"{rule}.param",
-            f"expected error.param {param!r}, got {error.get('param')!r}",
-            exchange,
-        )
-    if code is not None:
-        ensure(
-            error.get("code") == code,
-            f"{rule}.code",
-            f"expected error.code {code!r}, got {error.get('code')!r}",
-            exchange,
-        )
+    for field, expected in (("type", error_type), ("param", param), ("code", code)):
+        if expected is not None:
+            ensure(
+                error.get(field) == expected,
+                f"{rule}.{field}",
+                f"expected error.{field} {expected!r}, got {error.get(field)!r}",
+                exchange,
+            )
     return body
 
 

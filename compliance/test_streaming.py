@@ -30,6 +30,10 @@ def _stream(client: ApiClient, kind: str, body: dict, profile: str, rule: str):
     return stream_chunks(exchange, op, profile, rule), exchange
 
 
+def _finish_reasons(chunks: list[dict]) -> list[str]:
+    return [ch["finish_reason"] for c in chunks for ch in c["choices"] if ch.get("finish_reason")]
+
+
 def _text(kind: str, chunk: dict) -> str:
     out = ""
     for choice in chunk.get("choices") or []:
@@ -124,9 +128,7 @@ def test_stream_stop_and_length(
     client: ApiClient, settings: Settings, model: str, kind: str
 ) -> None:
     chunks, ex = _stream(client, kind, _body(kind, model, max_tokens=2), settings.profile, "sse")
-    reasons = [
-        ch["finish_reason"] for c in chunks for ch in c["choices"] if ch.get("finish_reason")
-    ]
+    reasons = _finish_reasons(chunks)
     ensure(
         reasons in (["length"], ["stop"]),
         "sse.finish-reason",
@@ -192,9 +194,7 @@ def test_stream_tool_call(
                 ex,
             )
         ensure(isinstance(parsed, dict), "sse.tools.arguments-json", f"not an object: {parsed}", ex)
-    reasons = [
-        ch["finish_reason"] for c in chunks for ch in c["choices"] if ch.get("finish_reason")
-    ]
+    reasons = _finish_reasons(chunks)
     ensure(
         reasons in (["tool_calls"], ["stop"]),
         "sse.tools.finish-reason",
