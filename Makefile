@@ -7,19 +7,20 @@ NEWMAN := .tools/newman/node_modules/.bin/newman
 NEWMAN_VERSION := 6.2.2
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint format model newman postman compat bench clean help
+.PHONY: demo test test-fast lint format model newman postman compat bench clean help
 
 help:
 	@echo "make demo   - start the reference server on the tiny model, run the suite and a load profile"
-	@echo "make test   - run all tests"
+	@echo "make test   - run all tests (what CI runs)"
+	@echo "make test-fast - the inner loop: everything but the tests marked slow (under a minute)"
 	@echo "make lint   - ruff check and format check"
 	@echo "make bench  - reference server vs llama-cpp-python's server and llama-server (first run builds llama-server)"
 	@echo "make compat - compliance suite against all three servers, writes docs/compatibility.md"
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip "setuptools>=68" wheel
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --upgrade pip "setuptools>=77" wheel
+	$(PY) -m pip install --quiet -e '.[all,dev]'
 	touch $(STAMP)
 
 model: $(STAMP)
@@ -40,12 +41,15 @@ compat: model
 	$(PY) -m benchmarks.compat
 
 demo: model
-	$(PY) -m reference_server.demo
+	$(PY) -m inferno.demo
 
 test: model newman
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest tests -p no:cacheprovider $(PYTEST_ARGS)
+
+test-fast: model
+	$(PY) -m pytest tests -p no:cacheprovider -m "not slow" -q $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -23,7 +23,7 @@ from . import _machine, _model, _peers
 from ._compat_render import render, sanitise
 from ._model import ModelInfo
 from ._runner import probe
-from ._server import PeerServer, ServerStartError, pick_port
+from ._server import ServerStartError, peer_server, pick_port
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -46,7 +46,7 @@ def run_suite(
     port = pick_port()
     launch = _peers.Launch(model.path, model.model_id, n_ctx, threads, port, no_repack)
     # "all": one process serving everything it can (llama-server: no embeddings then).
-    server = PeerServer(peer.command(launch, "all"), port, probe(model.model_id, "gen"))
+    server = peer_server(peer.command(launch, "all"), port, probe(model.model_id, "gen"))
     with tempfile.TemporaryDirectory(prefix="inferno-compat-") as folder:
         command = [
             sys.executable,

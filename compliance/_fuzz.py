@@ -36,23 +36,10 @@ FUZZED = (
 )
 
 
-def _merge_overlays(node: Any, strict: bool) -> Any:
-    if isinstance(node, dict):
-        overlay = node.pop(specs.STRICT_KEY, None)
-        for value in node.values():
-            _merge_overlays(value, strict)
-        if strict and overlay:
-            node.update(copy.deepcopy(overlay))
-    elif isinstance(node, list):
-        for value in node:
-            _merge_overlays(value, strict)
-    return node
-
-
 @functools.cache
 def schema(profile: str) -> Any:
-    doc = _merge_overlays(copy.deepcopy(specs.load_spec()), profile == "strict")
-    return schemathesis.openapi.from_dict(doc)
+    # schemathesis may annotate the document it is given: hand it a copy of the shared one.
+    return schemathesis.openapi.from_dict(copy.deepcopy(specs.profiled_spec(profile)))
 
 
 def operation(profile: str, operation_id: str) -> Any:

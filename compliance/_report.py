@@ -14,6 +14,8 @@ import pytest
 from compliance import _baseline, _render
 from compliance._options import Settings
 
+# Marks the reports of the suite's own tests (set at collection by the plugin).
+SUITE_PROPERTY = "compliance_suite_test"  # not inferno_*: those are failure details
 # Feature area of each test module, in display order.
 AREAS = {
     "test_models": "models",
@@ -53,7 +55,7 @@ class Collector:
         self.started = time.time()
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if "compliance" not in str(report.fspath).replace("\\", "/").split("/"):
+        if not any(key == SUITE_PROPERTY for key, _ in report.user_properties):
             return
         test_id = _baseline.key(report.nodeid)
         details = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -30,7 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--config", type=Path, help="YAML/JSON file with a 'models' list (id, path, n_ctx, ...)"
     )
     serve.add_argument("--host", default="127.0.0.1", help="bind address (default: 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    serve.add_argument(
+        "--port", type=int, default=8000, help="port; 0 picks a free one (default: 8000)"
+    )
     serve.add_argument(
         "--n-ctx",
         type=int,
@@ -164,7 +167,11 @@ def _default_model_id(path: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "tiny-model":
-        from .tiny_model import ensure_tiny_model
+        try:
+            from .tiny_model import ensure_tiny_model
+        except ModuleNotFoundError as exc:
+            print(f"error: {SERVER_EXTRA_HINT} ({exc})", file=sys.stderr)
+            return 2
 
         print(ensure_tiny_model(args.cache_dir))
         return 0
@@ -177,9 +184,18 @@ def main(argv: list[str] | None = None) -> int:
     return serve(config)
 
 
+SERVER_EXTRA_HINT = (
+    "the reference server needs the 'server' extra: pip install 'inferno-harness[server]'"
+)
+
+
 def serve(config: ServerConfig) -> int:
-    from .app import create_app
-    from .registry import resolve_model_path
+    try:
+        from .app import create_app
+        from .registry import resolve_model_path
+    except ModuleNotFoundError as exc:
+        print(f"error: {SERVER_EXTRA_HINT} ({exc})", file=sys.stderr)
+        return 2
 
     try:
         for model in config.models:
@@ -188,12 +204,19 @@ def serve(config: ServerConfig) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     app = create_app(config)
-    print(f"Inferno reference server on http://{config.host}:{config.port}/v1", flush=True)
-    app.run(
-        host=config.host,
-        port=config.port,
-        single_process=True,
-        access_log=False,
-        motd=False,
-    )
+    try:
+        sock = _listen(config.host, config.port)
+    except OSError as exc:
+        print(f"error: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr)
+        return 2
+    # With --port 0 the kernel picks the port; this line is how a launcher learns it.
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    print(f"Inferno reference server on http://{shown}:{port}/v1", flush=True)
+    app.run(sock=sock, single_process=True, access_log=False, motd=False)
     return 0
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host, port), family=family)

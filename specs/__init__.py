@@ -25,6 +25,7 @@ __all__ = [
     "load_spec",
     "operation",
     "operations",
+    "profiled_spec",
     "request_validator",
     "response_validator",
     "schema_for",
@@ -125,9 +126,19 @@ def error_validator(profile: Profile = "openai") -> Draft202012Validator:
     return _validator(_component_ref("ErrorResponse"), _check(profile))
 
 
+@functools.cache
+def profiled_spec(profile: Profile = "openai") -> dict[str, Any]:
+    """The document as one profile sees it (cached and shared: do not mutate).
+
+    "strict": every `x-inferno-strict` object merged into the schema that carries it;
+    "openai": the overlays removed, leaving OpenAI's documented contract.
+    """
+    return _apply_overlays(copy.deepcopy(load_spec()), strict=_check(profile) == "strict")
+
+
 def schema_for(name: str, profile: Profile = "openai") -> dict[str, Any]:
     """A self-contained copy of components/schemas/<name> with every $ref inlined."""
-    doc = _profiled(_check(profile))
+    doc = profiled_spec(_check(profile))
     schemas = doc["components"]["schemas"]
     if name not in schemas:
         raise KeyError(f"unknown schema {name!r}")
@@ -145,12 +156,6 @@ def _check(profile: str) -> str:
     return profile
 
 
-@functools.cache
-def _profiled(profile: str) -> dict[str, Any]:
-    """The document with the strict overlays merged ("strict") or removed ("openai")."""
-    return _apply_overlays(copy.deepcopy(load_spec()), strict=profile == "strict")
-
-
 def _apply_overlays(node: Any, *, strict: bool) -> Any:
     if isinstance(node, dict):
         overlay = node.pop(STRICT_KEY, None)
@@ -166,7 +171,7 @@ def _apply_overlays(node: Any, *, strict: bool) -> Any:
 
 @functools.cache
 def _registry(profile: str) -> Registry:
-    resource = Resource(contents=_profiled(profile), specification=DRAFT202012)
+    resource = Resource(contents=profiled_spec(profile), specification=DRAFT202012)
     return Registry().with_resource(_BASE_URI, resource)
 
 

@@ -11,8 +11,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from benchmarks import _compat_render, _report, _stats
 from benchmarks.compat import _trim
+
+pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
 
 ROOT = Path(__file__).resolve().parents[2]
 

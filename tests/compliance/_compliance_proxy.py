@@ -16,6 +16,8 @@ from typing import Any
 
 import httpx
 
+from inferno import sse
+
 Json = Any
 
 
@@ -119,14 +121,8 @@ class MutatingProxy:
                     data = json.dumps(obj).encode()
                     return Reply(status, {"Content-Type": content_type}, data)
                 return Reply(up.status_code, {"Content-Type": content_type}, data)
-            text = up.read().decode()
-        events = [
-            line[len("data: ") :]
-            for block in text.replace("\r\n", "\n").split("\n\n")
-            for line in block.split("\n")
-            if line.startswith("data: ")
-        ]
-        events = m.events(path, body, events)
+            upstream_events = sse.parse(up.read())
+        events = m.events(path, body, [event.data for event in upstream_events])
         frames = (m.frame or default_frame)(events)
         return Reply(200, {"Content-Type": m.stream_content_type}, frames)
 

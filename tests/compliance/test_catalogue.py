@@ -15,6 +15,8 @@ import pytest
 from _compliance_catalogue import CASES, Case
 from _compliance_proxy import MutatingProxy
 
+pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
+
 ROOT = Path(__file__).resolve().parents[2]
 PARALLEL = 3  # suite runs at once; each is mostly waiting on the tiny model
 RUN_TIMEOUT_S = 120

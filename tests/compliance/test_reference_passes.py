@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from reference_server.launcher import ServerProcess
+from inferno.launcher import ServerProcess, reference_server_process
+
+pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
 
 ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "compliance-key"
@@ -26,7 +28,7 @@ NOT_APPLICABLE = {
 
 @pytest.fixture(scope="module")
 def keyed_server() -> Iterator[ServerProcess]:
-    with ServerProcess(["--model", "tiny", "--api-key", API_KEY]) as server:
+    with reference_server_process(["--model", "tiny", "--api-key", API_KEY]) as server:
         yield server
 
 

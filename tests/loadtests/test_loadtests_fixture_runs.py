@@ -12,6 +12,8 @@ import pytest
 from locust_runner import LOADTESTS, run_locust
 from sse_fixture import FIRST_TOKEN_S, ITL_S, TOKENS, FixtureServer
 
+pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
+
 TOLERANCE_MS = 5.0
 
 

@@ -11,6 +11,8 @@ import httpx
 import pytest
 from locust_runner import run_locust
 
+pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
+
 ROUTES = {
     "chat": "/v1/chat/completions",
     "chat.stream": "/v1/chat/completions",

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from _llm_stream import StreamMeter
+
+from loadtests._stream_meter import StreamMeter
 
 
 def chat(content: str | None = None, finish: str | None = None, role: bool = False) -> str:

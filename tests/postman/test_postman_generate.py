@@ -96,11 +96,20 @@ def test_environment_has_the_documented_variables() -> None:
     environment = _committed(ENVIRONMENT_FILE)
     values = {v["key"]: v["value"] for v in environment["values"]}
     assert values == {
-        "base_url": "http://127.0.0.1:8000",
+        "base_url": "http://127.0.0.1:8000/v1",
         "api_key": "",
         "model": "inferno-tiny",
         "embedding_model": "inferno-tiny",
     }
+
+
+def test_request_urls_start_from_the_root_derived_from_base_url() -> None:
+    collection = _committed(COLLECTION_FILE)
+    (event,) = collection["event"]
+    assert event["listen"] == "prerequest"
+    assert "pm.variables.set('server_root'" in "\n".join(event["script"]["exec"])
+    for item in _requests(collection):
+        assert item["request"]["url"]["raw"].startswith("{{server_root}}/v1/")
 
 
 def test_every_request_asserts_status_and_a_schema_from_the_spec() -> None:

@@ -31,6 +31,8 @@ from tests.reference_server._faulty_server import (
     wait_until_idle,
 )
 
+pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
+
 MAX_QUEUE = 8
 CAPACITY = MAX_QUEUE + 1  # one generation slot plus the queue places
 TOKEN_DELAY = 0.02

@@ -13,13 +13,17 @@ from typing import Any
 
 import gevent
 import gevent.lock
-from _llm_body import discard, read_some
-from _llm_recorder import RECORDER
-from _llm_settings import SETTINGS
-from _llm_shed import SHED_STATUSES, retry_after_s
-from _llm_sse import SSEParser, body_decoder
-from _llm_stream import StreamMeter
 from locust import FastHttpUser, constant
+
+from inferno.content_encoding import body_decoder
+from inferno.sse import SSEParser
+from inferno.urls import server_root
+
+from ._body import discard, read_some
+from ._recorder import RECORDER
+from ._settings import SETTINGS
+from ._shed import SHED_STATUSES, shed_backoff_s
+from ._stream_meter import StreamMeter
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +57,11 @@ class LLMUser(FastHttpUser):
     wait_time = constant(0)
     network_timeout = 300.0
     connection_timeout = 30.0
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        # --host may be given as the SDK's base URL (…/v1); the request paths carry /v1 already.
+        self.client.base_url = server_root(self.client.base_url)
 
     def on_start(self) -> None:
         self.rng = random.Random()
@@ -102,7 +111,7 @@ class LLMUser(FastHttpUser):
         resp.request_meta["request_type"] = "SHED"
         resp.success()
         RECORDER.shed(name, resp.status_code)
-        return retry_after_s(resp.headers.get("retry-after"), SETTINGS.max_retry_after)
+        return shed_backoff_s(resp.headers.get("retry-after"), SETTINGS.max_retry_after)
 
     def _fail(self, resp: Any, name: str, reason: str) -> None:
         resp.failure(reason)

@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from _llm_recorder import METRICS, Counts, Reservoir, describe
+from ._recorder import METRICS, Counts, Reservoir, describe
 
 
 def view(counts: Counts, metrics: dict[str, Reservoir], duration_s: float) -> dict[str, Any]:

@@ -14,6 +14,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from inferno.stats import percentile
+
 METRICS = ("ttft_ms", "itl_ms", "tpot_ms", "e2e_ms", "output_tokens")
 CAP = 200_000
 MAX_ERROR_REASONS = 50
@@ -46,24 +48,13 @@ class Reservoir:
             self.add(value)
 
 
-def percentile(sorted_values: list[float], pct: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default method)."""
-    if not sorted_values:
-        return float("nan")
-    rank = (len(sorted_values) - 1) * pct / 100.0
-    low = int(rank)
-    high = min(low + 1, len(sorted_values) - 1)
-    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (rank - low)
-
-
 def describe(res: Reservoir) -> dict[str, float | int]:
-    values = sorted(res.values)
     out: dict[str, float | int] = {"count": res.count}
     if not res.count:
         return out
     out["mean"] = res.total / res.count
     for pct in (50, 90, 95, 99):
-        out[f"p{pct}"] = percentile(values, pct)
+        out[f"p{pct}"] = _known(percentile(res.values, pct))
     out["max"] = res.max
     return out
 
@@ -240,3 +231,7 @@ class Recorder:
 
 
 RECORDER = Recorder()
+
+
+def _known(value: float | None) -> float:
+    return float("nan") if value is None else value

@@ -7,7 +7,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from _llm_prompts import Prompt, builtin_prompts, load_prompts
+from ._prompts import Prompt, builtin_prompts, load_prompts
 
 
 @dataclass

@@ -10,15 +10,16 @@ import logging
 import sys
 from typing import Any
 
-from _llm_client import LLMUser, discovered_model
-from _llm_options import add_arguments
-from _llm_recorder import RECORDER, Batch
-from _llm_run import RUN
-from _llm_settings import SETTINGS, from_options
-from _llm_slo import check, parse_slo
-from _llm_summary import format_table, view, write_summary
 from locust import events
 from locust.runners import MasterRunner, WorkerRunner
+
+from ._options import add_arguments
+from ._recorder import RECORDER, Batch
+from ._run_state import RUN
+from ._settings import SETTINGS, from_options
+from ._slo import check, parse_slo
+from ._summary import format_table, view, write_summary
+from ._user import LLMUser, discovered_model
 
 log = logging.getLogger("inferno")
 DEFAULT_USER_CLASS = "MixedUser"

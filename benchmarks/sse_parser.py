@@ -1,6 +1,6 @@
 """How many SSE events per second one Locust process can parse and time.
 
-    python loadtests/_bench_parse.py [--events 200000]
+    python -m benchmarks.sse_parser [--events 200000]
 
 Measures the client-side work per streamed token on one core: incremental SSE parsing, UTF-8
 decoding, JSON decoding and timing of an OpenAI chat chunk, and (second figure) the same plus
@@ -12,14 +12,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from _llm_sse import SSEParser
-from _llm_stream import StreamMeter
+from inferno.sse import SSEParser
+from loadtests._stream_meter import StreamMeter
 
 
 def _chunk(i: int) -> bytes:
