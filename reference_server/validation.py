@@ -66,6 +66,18 @@ def validate_request(
     return _integral_floats_as_ints(body)
 
 
+def check_stream_options(body: dict[str, Any]) -> None:
+    """`stream_options` only with `stream: true`: OpenAI refuses it otherwise, naming the field.
+
+    Over WebSocket every request streams, so only the HTTP routes apply this rule.
+    """
+    if body.get("stream_options") is not None and body.get("stream") is not True:
+        raise invalid_request(
+            "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+            "stream_options",
+        )
+
+
 def _integral_floats_as_ints(value: Any) -> Any:
     """JSON Schema counts 7.0 as an integer, so `"n": 7.0` is valid; make it the int it is.
 

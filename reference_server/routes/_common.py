@@ -9,12 +9,14 @@ from sanic import Request
 from ..errors import context_length_exceeded, invalid_request
 from ..registry import ServedModel
 from ..streaming import StreamSettings
-from ..validation import parse_json_body, validate_request
+from ..validation import check_stream_options, parse_json_body, validate_request
 
 
 def read_request(request: Request, operation_id: str) -> dict[str, Any]:
     body = parse_json_body(request.body, request.headers.get("content-type"))
-    return validate_request(operation_id, body, request.app.ctx.config.validation_profile)
+    body = validate_request(operation_id, body, request.app.ctx.config.validation_profile)
+    check_stream_options(body)
+    return body
 
 
 def resolve_model(request: Request, body: dict[str, Any]) -> ServedModel:
