@@ -7,13 +7,13 @@ import logging
 import time
 
 from sanic import Request, Sanic, json
-from sanic.exceptions import HTTPException
+from sanic.exceptions import HTTPException, RequestCancelled
 from sanic.handlers import ErrorHandler
 from sanic.response import HTTPResponse
 
 import specs
 
-from . import flow
+from . import accounting, flow
 from .compression import compress_body, is_compressible, negotiate
 from .config import ServerConfig
 from .engine import EngineNotReady, QueueFull
@@ -30,7 +30,10 @@ class EnvelopeErrorHandler(ErrorHandler):
 
     def default(self, request: Request, exception: Exception) -> HTTPResponse:
         error = to_api_error(exception)
-        if error.status >= 500 and not isinstance(exception, ApiError | QueueFull):
+        if isinstance(exception, RequestCancelled):
+            # A client that hangs up is not a server error: no alert should fire for it.
+            log.info("client closed the connection: %s %s", request.method, request.path)
+        elif error.status >= 500 and not isinstance(exception, ApiError | QueueFull):
             log.error("request failed: %r", exception, exc_info=exception)
         return json(error.envelope(), status=error.status, headers=error.headers)
 
@@ -38,6 +41,14 @@ class EnvelopeErrorHandler(ErrorHandler):
 def to_api_error(exception: BaseException) -> ApiError:
     if isinstance(exception, ApiError):
         return exception
+    if isinstance(exception, RequestCancelled):
+        # Nobody receives this answer; its status marks the request as cancelled in /metrics.
+        return ApiError(
+            accounting.CLIENT_CLOSED_REQUEST,
+            "The client closed the connection before the response.",
+            code="client_closed_request",
+            error_type="invalid_request_error",
+        )
     if isinstance(exception, QueueFull):
         return ApiError(
             429,
@@ -75,6 +86,7 @@ def create_app(config: ServerConfig, name: str = "inferno") -> Sanic:
     app.ctx.metrics = Metrics()
     app.ctx.registry = ModelRegistry(config)
     _describe_metrics(app.ctx.metrics)
+    accounting.describe(app.ctx.metrics)
     app.ctx.metrics.add_gauges(lambda: _load_gauges(app.ctx.registry))
 
     app.add_route(models.list_models, "/v1/models", methods=["GET"])
@@ -103,6 +115,7 @@ def create_app(config: ServerConfig, name: str = "inferno") -> Sanic:
     async def _authenticate(request: Request) -> HTTPResponse | None:
         request.ctx.started = time.monotonic()
         request.ctx.model_id = ""
+        accounting.start(request)
         keys = config.api_keys
         if keys and request.path.startswith("/v1/") and not _authorized(request, keys):
             error = ApiError(
@@ -119,6 +132,7 @@ def create_app(config: ServerConfig, name: str = "inferno") -> Sanic:
         app.ctx.metrics.inc(
             "inferno_requests_total", route="/" + route.lstrip("/"), status=str(response.status)
         )
+        accounting.on_response(request, response.status, response.content_type)
         state, _ = flow.server_state(m.worker for m in app.ctx.registry)
         response.headers[flow.STATE_HEADER] = state
         _compress(request, response, config.compression_min_bytes)

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from sanic import Request
 
+from . import accounting
 from .engine import (
     ChoiceFinished,
     EngineNotReady,
@@ -181,6 +182,8 @@ async def run_stream(
     pump = _Pump(events)
     deadline = time.monotonic() + settings.timeout
     sink: StreamSink | None = None
+    # How the stream ended, once it has opened (before that, errors are plain HTTP answers).
+    outcome = accounting.FAILED
     try:
         while True:
             wait = min(settings.keepalive, deadline - time.monotonic())
@@ -191,6 +194,7 @@ async def run_stream(
                 if sink is None:
                     raise timeout_error(settings.timeout)
                 await _end_on_timeout(sink, formatter, settings)
+                outcome = accounting.COMPLETED
                 return
             if sink is None:
                 sink = await open_sink()
@@ -199,15 +203,22 @@ async def run_stream(
             sink = await open_sink()
         for chunk in formatter.opening():
             await sink.send(chunk)
-        await _forward(request, pump, first, sink, formatter, settings, deadline)
+        outcome = await _forward(request, pump, first, sink, formatter, settings, deadline)
     except ClientGone:
+        outcome = accounting.CANCELLED
         return  # the connection is already dropped; the generation stops in `finally`
     except StreamStalled:
         if sink is None:
             raise
+        outcome = accounting.CANCELLED  # a reader that stopped reading
         sink.abort()
+    except asyncio.CancelledError:
+        outcome = accounting.CANCELLED  # the client went away
+        raise
     finally:
         await pump.close()
+        if sink is not None:
+            accounting.finish(request, outcome)
 
 
 async def _forward(
@@ -218,7 +229,8 @@ async def _forward(
     formatter: ChunkFormatter,
     settings: StreamSettings,
     deadline: float,
-) -> None:
+) -> str:
+    """Sends the events; returns the outcome (completed, or failed after an error event)."""
     batch_s = settings.batch_ms / 1000.0
     first_text_sent = False  # batching never delays the first token
     try:
@@ -242,13 +254,14 @@ async def _forward(
             event = await pump.next(max(0.0, remaining))
             if event is TimeoutError:
                 await _end_on_timeout(sink, formatter, settings)
-                return
+                return accounting.COMPLETED
     except InferenceFailed as exc:
         # No [DONE] after a failure: a client must not mistake the stream for a complete one.
         await sink.send(stream_error(str(exc)))
         await sink.finish(done=False)
-        return
+        return accounting.FAILED
     await sink.finish()
+    return accounting.COMPLETED
 
 
 async def _coalesce(pump: _Pump, first: TextDelta, window: float) -> tuple[TextDelta, Any]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from sanic import Request
 
+from .. import accounting
 from ..errors import ApiError, invalid_request
 from ..sinks import WebSocketSink
 from ..validation import parse_json_text, validate_request
@@ -34,6 +35,9 @@ async def completions_ws(request: Request, ws: Any) -> None:
 async def _serve(request: Request, ws: Any, operation_id: str, prepare: Any, stream: Any) -> None:
     from ..app import to_api_error
 
+    # A socket closed before a stream or an error was sent is a client that went away; a stream
+    # records its own outcome (`run_stream`), so the default below only counts the others.
+    outcome = accounting.CANCELLED
     try:
         message = await asyncio.wait_for(ws.recv(), FIRST_MESSAGE_TIMEOUT)
         if message is None:
@@ -50,21 +54,25 @@ async def _serve(request: Request, ws: Any, operation_id: str, prepare: Any, str
 
         await stream(request, prepared, open_sink)
     except TimeoutError:
-        await _fail(ws, invalid_request("no request message arrived in time"))
+        outcome = await _fail(ws, invalid_request("no request message arrived in time"))
     except UnicodeDecodeError:
-        await _fail(ws, invalid_request("the request message is not valid UTF-8"))
+        outcome = await _fail(ws, invalid_request("the request message is not valid UTF-8"))
     except ApiError as exc:
-        await _fail(ws, exc)
+        outcome = await _fail(ws, exc)
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # the envelope, never a dropped socket without a reason
-        await _fail(ws, to_api_error(exc))
+        outcome = await _fail(ws, to_api_error(exc))
+    finally:
+        accounting.finish(request, outcome)
 
 
-async def _fail(ws: Any, error: ApiError) -> None:
+async def _fail(ws: Any, error: ApiError) -> str:
+    """Sends the error and closes the socket; returns the request's outcome."""
     try:
         await ws.send(jsonlib.dumps(error.envelope()))
         code = _SERVER_ERROR if error.status >= 500 else _POLICY_VIOLATION
         await ws.close(code=code, reason=error.error_type)
     except Exception:  # the client is already gone: nothing left to tell it
-        return
+        return accounting.CANCELLED
+    return accounting.outcome_of(error.status)
