@@ -53,9 +53,11 @@ class SSEParser:
     def __init__(self, *, max_event_chars: int = DEFAULT_MAX_EVENT_CHARS) -> None:
         self._decoder = codecs.getincrementaldecoder("utf-8")("strict")
         self._max_event_chars = max_event_chars
-        self._tail = ""  # an unfinished line
+        self._tail: list[str] = []  # an unfinished line, in the pieces it arrived in
+        self._tail_size = 0
         self._pending_size = 0  # characters held for the event being built (tail included)
         self._data: list[str] = []
+        self._data_size = 0
         self._event: str | None = None
         self._id: str | None = None
         self._retry: int | None = None
@@ -87,7 +89,7 @@ class SSEParser:
             self._decoder.decode(b"", final=True)
         except UnicodeDecodeError as exc:
             raise SSEError("the event stream ended inside a UTF-8 character") from exc
-        items = self._lines("\n") if self._tail else []
+        items = self._lines("\n") if self._tail_size else []
         events = [item for item in items if isinstance(item, SSEEvent)]
         if self._has_field and self._data:
             events.append(self._dispatch(terminated=False))
@@ -97,7 +99,7 @@ class SSEParser:
     @property
     def unfinished(self) -> bool:
         """Whether bytes of an event (or line) are waiting for the rest of it."""
-        return bool(self._tail) or self._has_field
+        return bool(self._tail_size) or self._has_field
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -106,23 +108,35 @@ class SSEParser:
             self._started = True
             if text.startswith("\ufeff"):  # one leading byte-order mark is not part of the stream
                 text = text[1:]
-        text = self._tail + text
+        held_end = bool(self._tail) and self._tail[-1].endswith("\r")
+        if "\n" not in text and "\r" not in text and not held_end:
+            # The line goes on: keep the piece and join once it ends (a long line arriving in
+            # many reads must not be copied again on every read).
+            self._tail.append(text)
+            self._tail_size += len(text)
+            self._check_size()
+            return []
+        text = "".join(self._tail) + text
         held_cr = ""
         if "\r" in text:
             if text.endswith("\r"):  # maybe the first half of a CRLF split across reads
                 text, held_cr = text[:-1], "\r"
             text = text.replace("\r\n", "\n").replace("\r", "\n")
         lines = text.split("\n")
-        self._tail = lines.pop() + held_cr
+        tail = lines.pop() + held_cr
+        self._tail, self._tail_size = [tail], len(tail)
         out: list[SSEEvent | SSEComment] = []
         for line in lines:
             item = self._line(line)
             if item is not None:
                 out.append(item)
-        self._pending_size = len(self._tail) + sum(len(d) for d in self._data)
+        self._check_size()
+        return out
+
+    def _check_size(self) -> None:
+        self._pending_size = self._tail_size + self._data_size
         if self._pending_size > self._max_event_chars:
             raise SSEError(f"an event exceeds {self._max_event_chars} characters without ending")
-        return out
 
     def _line(self, line: str) -> SSEEvent | SSEComment | None:
         if not line:
@@ -141,6 +155,7 @@ class SSEParser:
         self._has_field = True
         if name == "data":
             self._data.append(value)  # a bare `data` line appends an empty line, as specified
+            self._data_size += len(value) + 1
         elif name == "event":
             self._event = value
         elif name == "id":
@@ -163,6 +178,7 @@ class SSEParser:
 
     def _reset(self) -> None:
         self._data = []
+        self._data_size = 0
         self._event = None
         self._retry = None
         self._has_field = False
