@@ -1,10 +1,13 @@
-"""HTTP client for the suite: every request has a deadline and is recorded for failure messages."""
+"""HTTP client for the suite: every exchange is bounded in time and size, and recorded for
+failure messages."""
 
 from __future__ import annotations
 
+import gc
 import json
 import shlex
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,8 +15,16 @@ import httpx
 
 from compliance._failure import fail
 from compliance._sse import SSEEvent, SSEResult, read_events
+from compliance._transport import (
+    CONTENT_ENCODING,
+    DEADLINE,
+    ExchangeBroken,
+    Limits,
+    bounded_client,
+)
 
 EXCERPT = 1500
+GARBAGE_COLLECT_BYTES = 32 * 1024 * 1024
 
 
 def _excerpt(text: str, limit: int = EXCERPT) -> str:
@@ -27,7 +38,7 @@ def _redact(headers: dict[str, str]) -> dict[str, str]:
     }
 
 
-@dataclass
+@dataclass(repr=False)
 class Exchange:
     """One request and what came back: status, headers, body or SSE events, or a transport error."""
 
@@ -39,8 +50,15 @@ class Exchange:
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
     sse: SSEResult | None = None
-    error: str | None = None
+    error: str | None = None  # "[rule] what broke": the exchange did not complete
+    error_rule: str | None = None
     elapsed: float = 0.0
+
+    def __repr__(self) -> str:
+        # Short on purpose: tracebacks show it, and a body can be tens of MiB.
+        size = len(self.sse.events) if self.sse else len(self.body)
+        unit = "events" if self.sse else "bytes"
+        return f"<Exchange {self.method} {self.url} -> {self.status} ({size} {unit})>"
 
     @property
     def content_type(self) -> str:
@@ -57,11 +75,13 @@ class Exchange:
     def json(self, rule: str = "response.json") -> Any:
         """Parse the body as JSON or fail with the rule."""
         if self.error:
-            fail("transport", f"no response: {self.error}", self)
+            fail(self.error_rule or "transport", f"no complete response: {self.error}", self)
         try:
             return json.loads(self.body)
         except ValueError as exc:
-            fail(rule, f"response body is not JSON ({exc})", self)
+            problem = str(exc)
+        # Failing outside the handler keeps json.loads's frame (and the body) out of the report.
+        fail(rule, f"response body is not JSON ({problem})", self)
 
     def request_excerpt(self) -> str:
         if not self.request_body:
@@ -70,11 +90,12 @@ class Exchange:
 
     def response_excerpt(self) -> str:
         if self.error:
-            return f"(no response: {self.error})"
+            return f"(no complete response: {self.error})"
         if self.sse is not None:
             tail = f"\n[stream stopped: {self.sse.stopped}]" if self.sse.stopped else ""
             return _excerpt(self.sse.raw_excerpt) + tail
-        return _excerpt(self.text)
+        # Only the start is decoded: a body can be tens of MiB.
+        return _excerpt(self.body[: 4 * EXCERPT].decode("utf-8", errors="replace"))
 
     def curl(self) -> str:
         parts = ["curl", "-sS", "-X", self.method, self.url]
@@ -92,6 +113,9 @@ class Exchange:
         if self.request_body:
             lines.append("    " + self.request_excerpt().replace("\n", "\n    "))
         lines.append(f"  response: {status} content-type={self.content_type or '-'}")
+        if self.status is not None and 300 <= self.status < 400:
+            where = self.headers.get("location", "-")
+            lines.append(f"    redirect to {where} (the suite does not follow redirects)")
         lines.append("    " + self.response_excerpt().replace("\n", "\n    "))
         lines.append(f"  reproduce: {self.curl()}")
         return "\n".join(lines)
@@ -107,14 +131,23 @@ class Exchange:
 
 
 class ApiClient:
-    """Thin httpx wrapper. Transport errors become Exchange.error instead of exceptions."""
+    """Thin httpx wrapper. Transport errors become Exchange.error instead of exceptions.
 
-    def __init__(self, base_url: str, api_key: str | None, timeout: float) -> None:
+    Every exchange has a total deadline (`timeout`, or the stream's `deadline_s`) that covers
+    connecting, the headers and the whole body, and bounded reading (`limits`): whatever a
+    server does, a call returns by its deadline with bounded memory (`compliance._transport`).
+    Redirects are reported, not followed.
+    """
+
+    def __init__(
+        self, base_url: str, api_key: str | None, timeout: float, limits: Limits = Limits()
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
         self.timeout = timeout
-        # No automatic decompression surprises: httpx decodes gzip/deflate/br/zstd it knows.
-        self._http = httpx.Client(timeout=httpx.Timeout(timeout), follow_redirects=False)
+        self.limits = limits
+        self._http = bounded_client(timeout, limits)
+        self._bytes_since_collect = 0
 
     def close(self) -> None:
         self._http.close()
@@ -147,21 +180,19 @@ class ApiClient:
             content = json.dumps(json_body).encode()
             hdrs.setdefault("Content-Type", "application/json")
         exchange = Exchange(method, self.url(path), hdrs, content)
+        self._collect_big_garbage()
         start = time.monotonic()
+        extensions = {DEADLINE: timeout or self.timeout}
         try:
-            response = self._http.request(
-                method,
-                exchange.url,
-                content=content,
-                headers=hdrs,
-                timeout=timeout or self.timeout,
-            )
-            exchange.status = response.status_code
-            exchange.headers = {k.lower(): v for k, v in response.headers.items()}
-            exchange.body = response.content
+            with self._http.stream(
+                method, exchange.url, content=content, headers=hdrs, extensions=extensions
+            ) as response:
+                _record_head(exchange, response)
+                exchange.body = _read(response)
         except (httpx.HTTPError, OSError) as exc:
-            exchange.error = f"{type(exc).__name__}: {exc}"
+            _record_error(exchange, exc)
         exchange.elapsed = time.monotonic() - start
+        self._note_read(exchange)
         return exchange
 
     def get(self, path: str, **kwargs: Any) -> Exchange:
@@ -180,41 +211,76 @@ class ApiClient:
         headers: dict[str, str] | None = None,
         read_pause_s: float = 0.0,
     ) -> Exchange:
-        """POST and read the answer as SSE, bounded in events and time. Non-SSE bodies are kept."""
+        """POST and read the answer as SSE, bounded in events, bytes and time.
+
+        Non-SSE bodies are kept (bounded like any body).
+        """
         hdrs = self.headers(headers)
         hdrs.setdefault("Content-Type", "application/json")
         content = json.dumps(body).encode()
         exchange = Exchange("POST", self.url(path), hdrs, content)
-        deadline = deadline_s or self.timeout
+        self._collect_big_garbage()
+        total = deadline_s or self.timeout
         start = time.monotonic()
         try:
             with self._http.stream(
-                "POST", exchange.url, content=content, headers=hdrs, timeout=self.timeout
+                "POST", exchange.url, content=content, headers=hdrs, extensions={DEADLINE: total}
             ) as response:
-                exchange.status = response.status_code
-                exchange.headers = {k.lower(): v for k, v in response.headers.items()}
+                _record_head(exchange, response)
                 if "text/event-stream" in exchange.content_type or response.status_code == 200:
-                    chunks = _paced(response.iter_bytes(), read_pause_s)
-                    exchange.sse = read_events(chunks, deadline_s=deadline, max_events=max_events)
+                    exchange.sse = read_events(
+                        _paced(response.iter_bytes(), read_pause_s),
+                        deadline_s=max(0.0, start + total - time.monotonic()),
+                        max_events=max_events,
+                    )
                 else:
-                    exchange.body = _bounded_read(response, start, deadline)
+                    exchange.body = _read(response)
         except (httpx.HTTPError, OSError) as exc:
-            exchange.error = f"{type(exc).__name__}: {exc}"
+            _record_error(exchange, exc)
         exchange.elapsed = time.monotonic() - start
+        self._note_read(exchange)
         return exchange
 
+    def _note_read(self, exchange: Exchange) -> None:
+        read = len(exchange.body) + (exchange.sse.bytes if exchange.sse else 0)
+        if exchange.error_rule in ("transport.size-limit", "transport.decoded-size-limit"):
+            read += self.limits.decoded_bytes  # read, then dropped with the error
+        self._bytes_since_collect += read
 
-def _paced(chunks: Any, pause: float) -> Any:
+    def _collect_big_garbage(self) -> None:
+        """Frees big bodies that only a failed test's traceback cycle still holds.
+
+        A failure keeps its exchange in frames that reference each other; the cyclic garbage
+        collector counts objects, not bytes, so tens of MiB could wait there for a long time.
+        """
+        if self._bytes_since_collect > GARBAGE_COLLECT_BYTES:
+            gc.collect()
+            self._bytes_since_collect = 0
+
+
+def _record_head(exchange: Exchange, response: httpx.Response) -> None:
+    exchange.status = response.status_code
+    exchange.headers = {k.lower(): v for k, v in response.headers.items()}
+    coding = response.extensions.get(CONTENT_ENCODING)
+    if coding:  # the transport decoded the body; the report shows what the server sent
+        exchange.headers["content-encoding"] = coding
+
+
+def _read(response: httpx.Response) -> bytes:
+    """The (bounded, decoded) body, without httpx keeping a second copy in the response."""
+    body = bytearray()
+    for chunk in response.iter_bytes():
+        body += chunk
+    return bytes(body)
+
+
+def _record_error(exchange: Exchange, exc: Exception) -> None:
+    exchange.error = str(exc) if isinstance(exc, ExchangeBroken) else f"{type(exc).__name__}: {exc}"
+    exchange.error_rule = exc.rule if isinstance(exc, ExchangeBroken) else "transport"
+
+
+def _paced(chunks: Iterable[bytes], pause: float) -> Iterator[bytes]:
     for chunk in chunks:
         yield chunk
         if pause:
             time.sleep(pause)
-
-
-def _bounded_read(response: httpx.Response, start: float, deadline: float) -> bytes:
-    data = bytearray()
-    for chunk in response.iter_bytes():
-        data.extend(chunk)
-        if time.monotonic() - start > deadline or len(data) > 4_000_000:
-            break
-    return bytes(data)

@@ -8,11 +8,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from compliance import _baseline, _render
 from compliance._options import Settings
+from compliance._transport import bounded_client
 
 # Marks the reports of the suite's own tests (set at collection by the plugin).
 SUITE_PROPERTY = "compliance_suite_test"  # not inferno_*: those are failure details
@@ -164,7 +164,7 @@ def server_info(settings: Settings) -> dict[str, Any]:
     info: dict[str, Any] = {"base_url": settings.base_url}
     headers = {"Authorization": f"Bearer {settings.api_key}"} if settings.api_key else {}
     try:
-        with httpx.Client(timeout=min(5.0, settings.request_timeout)) as http:
+        with bounded_client(min(5.0, settings.request_timeout)) as http:  # any server
             response = http.get(f"{settings.base_url}/models", headers=headers)
             info["server_header"] = response.headers.get("server")
             models = response.json().get("data", [])

@@ -1,6 +1,7 @@
 """The suite's bounded reading of an event stream, on the shared parser (`inferno.sse`).
 
-Bounded in events and wall-clock time so an endless or stalled stream becomes a finding, not a hang.
+Bounded in events and wall-clock time so an endless or stalled stream becomes a finding, not a hang;
+the client bounds the bytes (`compliance._transport`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ class SSEResult:
     raw_excerpt: str = ""
     stopped: str | None = None  # why reading stopped early: "max_events", "deadline", "error: ..."
     elapsed: float = 0.0
+    bytes: int = 0  # decoded bytes read
 
 
 def read_events(
@@ -57,8 +59,13 @@ def read_events(
     except SSEError as exc:
         result.stopped = f"error: {exc}"
     except Exception as exc:  # transport errors mid-stream are findings, not crashes
-        result.stopped = f"error: {type(exc).__name__}: {exc}"
+        rule = getattr(exc, "rule", None)  # the client's limits name their rule
+        if rule == "transport.deadline":
+            result.stopped = "deadline"
+        else:
+            result.stopped = f"error: {exc}" if rule else f"error: {type(exc).__name__}: {exc}"
     result.comments = parser.comments
+    result.bytes = parser.bytes_seen
     result.raw_excerpt = excerpt.decode("utf-8", errors="replace")
     result.elapsed = time.monotonic() - start
     return result

@@ -11,6 +11,7 @@ from compliance._capabilities import Capabilities
 from compliance._checks import LONG_PROMPT
 from compliance._failure import ensure, fail
 from compliance._options import Settings
+from compliance._transport import bounded_client
 
 
 @pytest.fixture(scope="module")
@@ -20,6 +21,7 @@ def sdk(settings: Settings) -> Iterator[openai.OpenAI]:
         api_key=settings.api_key or "inferno-no-key",
         timeout=settings.request_timeout,
         max_retries=0,  # retries would hide flaky answers and stretch the deadline
+        http_client=bounded_client(settings.request_timeout),  # deadlines and size limits
     )
     yield client
     client.close()
