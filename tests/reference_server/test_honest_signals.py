@@ -103,8 +103,9 @@ def test_a_client_that_hangs_up_is_cancelled_not_a_server_error(
     cancelled_before = metric(before, FINISHED, route=CHAT, outcome="cancelled")
     after = _settled(
         http,
-        lambda s: metric(s, FINISHED, route=CHAT, outcome="cancelled")
-        >= cancelled_before + HANGUPS,
+        lambda s: (
+            metric(s, FINISHED, route=CHAT, outcome="cancelled") >= cancelled_before + HANGUPS
+        ),
     )
 
     def moved(name: str, **labels: str) -> float:
