@@ -7,7 +7,7 @@ NEWMAN := .tools/newman/node_modules/.bin/newman
 NEWMAN_VERSION := 6.2.2
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-fast lint format model newman postman compat bench clean help
+.PHONY: demo test test-fast lint format model newman postman compat bench reliability clean help
 
 help:
 	@echo "make demo   - start the reference server on the tiny model, run the suite and a load profile"
@@ -16,6 +16,7 @@ help:
 	@echo "make lint   - ruff check and format check"
 	@echo "make bench  - reference server vs llama-cpp-python's server and llama-server (first run builds llama-server)"
 	@echo "make compat - compliance suite against all three servers, writes docs/compatibility.md"
+	@echo "make reliability - fuzz volume, soak, client faults, overload, hostile servers; writes docs/reliability.md"
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,6 +40,9 @@ bench: model
 
 compat: model
 	$(PY) -m benchmarks.compat
+
+reliability: model
+	$(PY) -m benchmarks.reliability $(RELIABILITY_ARGS)
 
 demo: model
 	$(PY) -m inferno.demo

@@ -1,0 +1,38 @@
+"""How much of each measurement one run does: the issue's figures, or a quick rough check."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class Plan:
+    fuzz_cases: int = 2000  # at least this many schemathesis cases over every operation
+    sweep_max_users: int = 64
+    sweep_step_s: float = 15.0
+    soak_s: float = 600.0
+    warmup_s: float = 60.0  # RSS growth is measured after this; TTFT windows are this long
+    rss_every_s: float = 10.0
+    storm_requests: int = 400
+    storm_vanishing: float = 0.75  # share of the storm's clients that vanish
+    storm_in_flight: int = 48
+    overload_factor: int = 10  # the burst is this many times the admission queue
+    max_queue: int = 16  # the server's --max-queue (its default)
+    hostile_request_timeout_s: float = 2.0
+    hostile_runs_at_once: int = 4
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+QUICK = Plan(
+    fuzz_cases=200,
+    sweep_max_users=16,
+    sweep_step_s=6.0,
+    soak_s=60.0,
+    warmup_s=15.0,
+    rss_every_s=5.0,
+    storm_requests=80,
+    storm_in_flight=24,
+    hostile_request_timeout_s=1.0,
+)

@@ -1,0 +1,276 @@
+"""docs/reliability.md from a results JSON: the criteria with their verdicts, then the figures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+HEADER = """# Reliability
+
+What the reference server and the harness promise under faults, measured on one machine by
+`make reliability` (`python -m benchmarks.reliability`). This file is generated: rerun the
+command to refresh it. Figures are measurements of one run on a shared machine, not guarantees.
+"""
+
+
+def markdown(result: dict[str, Any]) -> str:
+    machine = result["machine"]
+    lines = [
+        HEADER,
+        f"- command: `{result['command']}` ({result['date']}, {result['duration_s'] / 60:.1f} min)",
+        f"- machine: {machine['cores']} cores, {machine['cpu_model']}, "
+        f"{machine['memory_gib']} GiB, {machine['system']}, Python {machine['python']}; "
+        f"load average {_load(machine)}",
+        f"- versions: {', '.join(f'{k} {v}' for k, v in result['versions'].items())}",
+        "",
+        "| criterion | measured | verdict |",
+        "|---|---|---|",
+    ]
+    for name, measured, ok in criteria(result):
+        lines.append(f"| {name} | {measured} | {_verdict(ok)} |")
+    for title, render in SECTIONS:
+        section = result["sections"].get(title)
+        if section is not None:
+            lines += ["", f"## {title}", "", *render(section)]
+    return "\n".join(lines) + "\n"
+
+
+def _load(machine: dict[str, Any]) -> str:
+    start = machine.get("load_average_at_start")
+    end = machine.get("load_average_at_end")
+    text = " / ".join(str(x) for x in start) if start else "?"
+    return text + (f" at the start, {' / '.join(str(x) for x in end)} at the end" if end else "")
+
+
+def _verdict(ok: bool | None) -> str:
+    return "not measured" if ok is None else ("holds" if ok else "**does not hold**")
+
+
+def criteria(result: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
+    s = result["sections"]
+    rows: list[tuple[str, str, bool | None]] = []
+    if (f := s.get("fuzz")) is not None:
+        rows.append(
+            (
+                "1 fuzz: ≥ 2,000 cases over every operation; 0 5xx, 0 bodies outside the "
+                "envelope, 0 schema violations",
+                f"{f['cases']} cases, {len(f['operations'])} operations, seed {f['seed']}; "
+                f"{f['server_errors']} 5xx, {f['outside_envelope']} outside the envelope, "
+                f"{f['schema_violations']} schema violations, {sum(f['failures'].values())} "
+                "check failures in all",
+                f["cases"] >= result["plan"]["fuzz_cases"]
+                and not f["server_errors"]
+                and not f["failures"],
+            )
+        )
+    if (k := s.get("soak")) is not None and "rss_growth_pct" in k:
+        change = k["ttft_change_pct"]
+        rows += [
+            (
+                "2 soak: RSS grows ≤ 5 % after warm-up",
+                f"{k['rss_growth_pct']} % ({k['rss_after_warmup_mib']} → "
+                f"{k['rss_max_after_warmup_mib']} MiB max)",
+                k["rss_growth_pct"] <= 5.0,
+            ),
+            (
+                "2 soak: TTFT p95 of the last window within 10 % of the first",
+                f"{_ms(k['ttft_p95_first_s'])} → {_ms(k['ttft_p95_last_s'])} ({change} %)",
+                change is not None and abs(change) <= 10.0,
+            ),
+            (
+                "2 soak: 0 errors; /metrics adds up",
+                f"{k['errors']} errors in {k['requests']} requests; "
+                f"started = Σ outcomes: {k['accounting']['adds_up']}",
+                not k["errors"] and k["accounting"]["adds_up"],
+            ),
+        ]
+    if (t := s.get("storm")) is not None:
+        no_5xx = t["vanishing_5xx"] + t["well_behaved_5xx"] + t["server_5xx"]
+        rows += [
+            (
+                "3 storm: no 5xx; every well-behaved client complete or 429/503 + Retry-After",
+                f"{no_5xx} 5xx; {t['well_behaved_complete']} complete + "
+                f"{t['well_behaved_shed']} shed of {t['well_behaved']}",
+                not no_5xx and not t["well_behaved_bad"],
+            ),
+            (
+                "3 storm: idle within 1 s; next request served at once",
+                f"idle after {_s(t['idle_after_s'])}; next: {t['next_request_status']} in "
+                f"{_ms(t['next_request_s'])}",
+                t["idle_after_s"] is not None
+                and t["idle_after_s"] <= 1.0
+                and t["next_request_status"] == 200,
+            ),
+            (
+                "7 honest signals: vanished clients are cancelled (499), not 500",
+                f"server counted {t['server_outcomes'].get('cancelled', 0):g} cancelled, "
+                f"statuses {t['server_statuses']}",
+                not t["server_5xx"] and t["server_outcomes"].get("cancelled", 0) > 0,
+            ),
+        ]
+    if (o := s.get("overload")) is not None:
+        rows.append(
+            (
+                f"4 overload: burst of {o['burst']} (10× the queue): only 200/429 + "
+                "Retry-After; served streams end with [DONE]; a client that waits is served",
+                f"{o['statuses']}; {o['served_complete']}/{o['served']} complete; "
+                f"retries served {o['retries_served']}/{len(o['retries'])}",
+                o["only_200_and_429"]
+                and not o["shed_without_retry_after"]
+                and o["served_complete"] == o["served"]
+                and o["retries_served"] == len(o["retries"]),
+            )
+        )
+    if (e := s.get("engine faults")) is not None:
+        rows.append(("5 engine faults", e["why"], None))
+    if (h := s.get("hostile servers")) is not None:
+        rows.append(
+            (
+                f"6 hostile servers ({len(h['cases'])}): every run ends, each case reported, "
+                "pytest ≤ 500 MB RSS",
+                f"all ended: {h['all_ended']}; longest {h['longest_suite_s']} s; "
+                f"peak RSS {h['max_rss_mib']} MiB",
+                h["all_ended"] and h["max_rss_mib"] <= 500,
+            )
+        )
+    return rows
+
+
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:.0f} ms"
+
+
+def _s(seconds: float | None) -> str:
+    return "never (within 60 s)" if seconds is None else f"{seconds:.3f} s"
+
+
+def _fuzz(f: dict[str, Any]) -> list[str]:
+    lines = [
+        f"schemathesis, profile `{f['profile']}`, seed {f['seed']} (rerun: "
+        f"`python -m benchmarks.reliability --only fuzz --seed {f['seed']}`).",
+        "",
+        "| operation | mode | cases | statuses | failures |",
+        "|---|---|---|---|---|",
+    ]
+    for name, row in f["per_operation"].items():
+        op, mode = name.split(" ")
+        statuses = ", ".join(f"{k}: {v}" for k, v in row["statuses"].items()) or "-"
+        cases = "no case can be generated" if not row["cases"] else row["cases"]
+        failures = ", ".join(f"{k}: {v}" for k, v in row["failures"].items()) or "0"
+        lines.append(f"| {op} | {mode} | {cases} | {statuses} | {failures} |")
+    lines += [f"- {example}" for example in f["examples"]]
+    return lines
+
+
+def _soak(k: dict[str, Any]) -> list[str]:
+    knee = k.get("knee", {})
+    lines = [
+        f"Knee from the sweep profile (`{knee.get('command', '?')}`): "
+        f"{knee.get('knee_users')} concurrent users.",
+        "",
+        "| sweep users | requests | req/s | errors | shed | TTFT p95 ms |",
+        "|---|---|---|---|---|---|",
+    ]
+    for step in knee.get("steps", []):
+        lines.append(
+            f"| {step['users']} | {step['requests']} | {step['requests_per_s']:.2f} | "
+            f"{step['error_rate']:.1%} | {step['shed_rate']:.1%} | "
+            f"{_num(step.get('ttft_ms_p95'))} |"
+        )
+    if "requests" not in k:
+        return [*lines, "", "The sweep found no knee; the soak did not run."]
+    lines += [
+        "",
+        f"Soak: {k['users']} closed-loop clients for {k['duration_s']:.0f} s, mix "
+        + ", ".join(f"{n} {r['requests']}" for n, r in k["by_kind"].items())
+        + f"; {k['requests']} requests, {k['errors']} errors, {k['shed']} shed. "
+        f"Idle {_s(k['idle_after_s'])} after the end.",
+        "",
+        "Server RSS (MiB) at " + ", ".join(f"{t} s: {mib}" for t, mib in k["rss_samples_mib"]),
+        "",
+        _accounting_table(k["accounting"]),
+    ]
+    return lines + [f"- error: {e}" for e in k["error_examples"]]
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
+def _accounting_table(accounting: dict[str, Any]) -> str:
+    rows = ["| route | started | completed | cancelled | shed | failed | adds up |"]
+    rows.append("|---|---|---|---|---|---|---|")
+    for route, r in accounting["routes"].items():
+        rows.append(
+            f"| {route} | {r['started']:g} | {r['completed']:g} | {r['cancelled']:g} | "
+            f"{r['shed']:g} | {r['failed']:g} | {r['adds_up']} |"
+        )
+    return "\n".join(rows)
+
+
+def _storm(t: dict[str, Any]) -> list[str]:
+    return [
+        f"{t['requests']} requests in {t['duration_s']} s, at most {t.get('in_flight', '?')} "
+        f"at once: {sum(t['vanishing'].values())} clients vanished "
+        f"({', '.join(f'{k} {v}' for k, v in t['vanishing'].items())}), "
+        f"{t['well_behaved']} well-behaved.",
+        f"What the vanishing clients had seen: {t['vanishing_saw']}.",
+        f"Well-behaved: {t['well_behaved_complete']} complete, {t['well_behaved_shed']} shed, "
+        f"{t['well_behaved_bad']} bad {t['bad_examples'] or ''}.",
+        f"Server: statuses {t['server_statuses']}, outcomes {t['server_outcomes']}; idle "
+        f"{_s(t['idle_after_s'])} after the storm; next request {t['next_request_status']} in "
+        f"{_ms(t['next_request_s'])}.",
+        "",
+        _accounting_table(t["accounting"]),
+    ]
+
+
+def _overload(o: dict[str, Any]) -> list[str]:
+    return [
+        f"{o['burst']} streamed chats at once against a queue of {o['queue']}, "
+        f"done in {o['duration_s']} s: {o['statuses']}. Retry-After values: "
+        f"{o['retry_after_values']} s. Served streams complete: "
+        f"{o['served_complete']}/{o['served']}.",
+        "Shed clients that waited as told and retried: "
+        + "; ".join(f"waited {r['waited_s']:g} s → {r['status']}" for r in o["retries"])
+        + ".",
+    ]
+
+
+def _engine(e: dict[str, Any]) -> list[str]:
+    return [f"Not measured: {e['why']}."]
+
+
+def _hostile(h: dict[str, Any]) -> list[str]:
+    lines = [
+        f"`pytest compliance --preset {h['preset']} --request-timeout "
+        f"{h['request_timeout_s']:g}` against each server (in parallel, "
+        "four at a time); what the suite's client reports for one plain and one streamed "
+        "chat request; peak RSS of each pytest process from wait4().",
+        "",
+        "| server | plain request | streamed request | suite | time | peak RSS | rules "
+        "reported most |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for c in h["cases"]:
+        rules = ", ".join(f"{k} ×{v}" for k, v in c["suite_rules"].items())
+        lines.append(
+            f"| {c['case']}: {c['what']} | {_cell(c['plain'])} ({c['plain_s']} s) | "
+            f"{_cell(c['stream'])} ({c['stream_s']} s) | {_cell(c['suite_summary'])} | "
+            f"{c['suite_s']} s | {c['suite_max_rss_mib']} MiB | {rules} |"
+        )
+    return lines
+
+
+def _cell(text: str, limit: int = 160) -> str:
+    text = text.replace("|", "\\|").replace("\n", " ")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+SECTIONS = (
+    ("fuzz", _fuzz),
+    ("soak", _soak),
+    ("storm", _storm),
+    ("overload", _overload),
+    ("engine faults", _engine),
+    ("hostile servers", _hostile),
+)
