@@ -26,7 +26,7 @@ MODEL = "inferno-tiny"
 PROFILE = "strict"  # the reference server's own contract (OpenAI's, plus its stated limits)
 MODES = ("positive", "negative")
 REQUEST_TIMEOUT_S = 60.0
-MAX_ROUNDS = 6  # rounds of generation until the target is met (small spaces run dry)
+MAX_ROUNDS = 12  # rounds of generation until the target is met (small spaces run dry)
 
 
 def new_seed() -> int:
@@ -40,8 +40,15 @@ def run(base_url: str, target: int, run_seed: int, log: Callable[[str], None]) -
     stats = {f"{op} {mode}": _Tally() for op, mode in pairs}
     total = 0
     for round_number in range(MAX_ROUNDS):
-        per_pair = math.ceil((target - total) / len(pairs))
+        # The shortfall goes to the pairs that gave all they were asked for last round; when
+        # every pair ran dry, to every pair that gave any (a new seed finds new cases).
+        open_pairs = [p for p in pairs if not stats[f"{p[0]} {p[1]}"].exhausted] or [
+            p for p in pairs if stats[f"{p[0]} {p[1]}"].cases
+        ]
+        per_pair = math.ceil((target - total) / len(open_pairs))
         for index, (op, mode) in enumerate(pairs):
+            if (op, mode) not in open_pairs:
+                continue
             pair_seed = (run_seed + 7919 * round_number + index) % 2**32
             tally = stats[f"{op} {mode}"]
             _generate(base_url, op, mode, per_pair, pair_seed, tally)

@@ -187,6 +187,8 @@ def _soak(k: dict[str, Any]) -> list[str]:
         "",
         "Server RSS (MiB) at " + ", ".join(f"{t} s: {mib}" for t, mib in k["rss_samples_mib"]),
         "",
+        "`/metrics` at the end, over the server's life (the sweep, then the soak):",
+        "",
         _accounting_table(k["accounting"]),
     ]
     return lines + [f"- error: {e}" for e in k["error_examples"]]

@@ -89,7 +89,7 @@ class SuiteRun:
 NO_RULE = "(no rule)"
 
 
-_RULE = re.compile(r"\[([a-z0-9_.\-]+)\]")
+_RULE = re.compile(r"\[([a-z][a-z0-9_.\-]*)\]")  # [chat.basic.status], not [400, 404]
 
 
 def _cap_memory() -> None:
