@@ -15,6 +15,7 @@ from schemathesis import GenerationMode
 
 from compliance import _fuzz
 from compliance._capabilities import Capabilities
+from compliance._client import ApiClient
 from compliance._failure import ComplianceFailure
 from compliance._options import Settings
 
@@ -25,7 +26,12 @@ NEEDS = {"createCompletion": "completions", "createEmbedding": "embeddings"}
 @pytest.mark.parametrize("mode", ["positive", "negative"])
 @pytest.mark.parametrize("operation_id", _fuzz.FUZZED)
 def test_fuzz(
-    operation_id: str, mode: str, settings: Settings, model: str, caps: Capabilities
+    operation_id: str,
+    mode: str,
+    settings: Settings,
+    model: str,
+    caps: Capabilities,
+    client: ApiClient,
 ) -> None:
     if settings.fuzz_examples <= 0:
         pytest.skip("fuzzing disabled (--fuzz-examples 0)")
@@ -53,9 +59,8 @@ def test_fuzz(
     def run(case: object) -> None:
         case = _fuzz.cheapen(case, model)
         last["case"] = case
-        response = case.call(
-            base_url=settings.root_url, headers=headers, timeout=settings.request_timeout
-        )
+        # Through the suite's transport: a total deadline and bounded bodies, like every request.
+        response = client.send_case(case, settings.root_url, headers)
         case.validate_response(response, checks=_fuzz.CHECKS, headers=headers)
 
     try:

@@ -60,3 +60,13 @@ def test_the_suite_survives_each_attack(suite_runs: dict[str, SuiteRun], name: s
     # Every failure names its rule; the SDK tests report what the openai SDK raised.
     unnamed = [(test, message) for test, message in run.without_rule() if SDK_TESTS not in test]
     assert not unnamed, unnamed
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_the_default_preset_survives_a_compression_bomb() -> None:
+    # Fuzzing and the openai SDK tests too: every client of the suite reads within the limits.
+    run = run_suite(CASES["gzip-bomb"], preset="extended", request_timeout=1.0)
+    assert run.exit_code == 1, run.output
+    assert run.max_rss_bytes < MAX_RSS_BYTES, f"{run.max_rss_bytes / 2**20:.0f} MB"
+    assert run.rules()["transport.decoded-size-limit"] > 0, run.rules()
