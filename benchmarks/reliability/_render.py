@@ -187,6 +187,9 @@ def _soak(k: dict[str, Any]) -> list[str]:
         "",
         "Server RSS (MiB) at " + ", ".join(f"{t} s: {mib}" for t, mib in k["rss_samples_mib"]),
         "",
+        f"TTFT p95 per {k['ttft_window_s']:g} s window: "
+        + ", ".join(_ms(v) for v in k.get("ttft_p95_per_window_s", [])),
+        "",
         "`/metrics` at the end, over the server's life (the sweep, then the soak):",
         "",
         _accounting_table(k["accounting"]),
@@ -245,7 +248,8 @@ def _engine(e: dict[str, Any]) -> list[str]:
 def _hostile(h: dict[str, Any]) -> list[str]:
     lines = [
         f"`pytest compliance --preset {h['preset']} --request-timeout "
-        f"{h['request_timeout_s']:g}` against each server (in parallel, "
+        f"{h['request_timeout_s']:g}` (the suite as users run it, fuzzing and the openai SDK "
+        "tests included) against each server (in parallel, "
         "four at a time); what the suite's client reports for one plain and one streamed "
         "chat request; peak RSS of each pytest process from wait4().",
         "",

@@ -111,6 +111,8 @@ def _summarise(
 
     first = ttft_p95(0.0, window)
     last = ttft_p95(plan.soak_s - window, plan.soak_s)
+    windows = int(plan.soak_s // window)
+    per_window = [_round(ttft_p95(i * window, (i + 1) * window)) for i in range(windows)]
     by_kind: dict[str, dict[str, int]] = {}
     for o in outcomes:
         row = by_kind.setdefault(o.kind, {"requests": 0, "complete": 0, "shed": 0, "errors": 0})
@@ -135,6 +137,7 @@ def _summarise(
         "ttft_p95_first_s": _round(first),
         "ttft_p95_last_s": _round(last),
         "ttft_change_pct": _round(100.0 * (last - first) / first) if first and last else None,
+        "ttft_p95_per_window_s": per_window,
     }
 
 
