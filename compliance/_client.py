@@ -3,7 +3,6 @@ failure messages."""
 
 from __future__ import annotations
 
-import gc
 import json
 import shlex
 import time
@@ -24,7 +23,6 @@ from compliance._transport import (
 )
 
 EXCERPT = 1500
-GARBAGE_COLLECT_BYTES = 32 * 1024 * 1024
 
 
 def _excerpt(text: str, limit: int = EXCERPT) -> str:
@@ -147,7 +145,6 @@ class ApiClient:
         self.timeout = timeout
         self.limits = limits
         self._http = bounded_client(timeout, limits)
-        self._bytes_since_collect = 0
 
     def close(self) -> None:
         self._http.close()
@@ -180,7 +177,6 @@ class ApiClient:
             content = json.dumps(json_body).encode()
             hdrs.setdefault("Content-Type", "application/json")
         exchange = Exchange(method, self.url(path), hdrs, content)
-        self._collect_big_garbage()
         start = time.monotonic()
         extensions = {DEADLINE: timeout or self.timeout}
         try:
@@ -192,7 +188,6 @@ class ApiClient:
         except (httpx.HTTPError, OSError) as exc:
             _record_error(exchange, exc)
         exchange.elapsed = time.monotonic() - start
-        self._note_read(exchange)
         return exchange
 
     def get(self, path: str, **kwargs: Any) -> Exchange:
@@ -219,7 +214,6 @@ class ApiClient:
         hdrs.setdefault("Content-Type", "application/json")
         content = json.dumps(body).encode()
         exchange = Exchange("POST", self.url(path), hdrs, content)
-        self._collect_big_garbage()
         total = deadline_s or self.timeout
         start = time.monotonic()
         try:
@@ -238,7 +232,6 @@ class ApiClient:
         except (httpx.HTTPError, OSError) as exc:
             _record_error(exchange, exc)
         exchange.elapsed = time.monotonic() - start
-        self._note_read(exchange)
         return exchange
 
     def send_case(self, case: Any, base_url: str, headers: dict[str, str]) -> httpx.Response:
@@ -267,22 +260,6 @@ class ApiClient:
         finally:
             response.close()
         return response
-
-    def _note_read(self, exchange: Exchange) -> None:
-        read = len(exchange.body) + (exchange.sse.bytes if exchange.sse else 0)
-        if exchange.error_rule in ("transport.size-limit", "transport.decoded-size-limit"):
-            read += self.limits.decoded_bytes  # read, then dropped with the error
-        self._bytes_since_collect += read
-
-    def _collect_big_garbage(self) -> None:
-        """Frees big bodies that only a failed test's traceback cycle still holds.
-
-        A failure keeps its exchange in frames that reference each other; the cyclic garbage
-        collector counts objects, not bytes, so tens of MiB could wait there for a long time.
-        """
-        if self._bytes_since_collect > GARBAGE_COLLECT_BYTES:
-            gc.collect()
-            self._bytes_since_collect = 0
 
 
 def _record_head(exchange: Exchange, response: httpx.Response) -> None:

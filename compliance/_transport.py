@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import gc
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +40,8 @@ __all__ = [
 ]
 
 MIB = 1024 * 1024
+# Decoded bytes after which the next exchange first collects cyclic garbage (see below).
+GARBAGE_COLLECT_BYTES = 32 * MIB
 # Raw bytes decoded per step: bounds what one step can inflate to before the limit is checked.
 _DECODE_SLICE = 16 * 1024
 DEADLINE = "inferno_deadline_s"  # request extension: this exchange's total deadline, seconds
@@ -159,11 +162,17 @@ class _DeadlineBackend(httpcore.NetworkBackend):
 
 
 class BoundedTransport(httpx.BaseTransport):
-    """httpx's transport with a total deadline per exchange and bounded, decoded bodies."""
+    """httpx's transport with a total deadline per exchange and bounded, decoded bodies.
+
+    A failed test keeps its exchange alive in traceback frames that reference each other; the
+    cyclic garbage collector counts objects, not bytes, so tens of MiB of bodies could wait there
+    for a long time. After every 32 MiB decoded, the next exchange collects first.
+    """
 
     def __init__(self, total_s: float, limits: Limits = Limits()) -> None:
         self.total_s = total_s
         self.limits = limits
+        self._decoded_since_collect = 0
         self._inner = httpx.HTTPTransport()
         # httpx has no public hook for the network backend; if its internals change, this
         # fails at once rather than letting the suite run without deadlines.
@@ -174,6 +183,9 @@ class BoundedTransport(httpx.BaseTransport):
         pool._network_backend = _DeadlineBackend(backend)  # type: ignore[union-attr]
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self._decoded_since_collect > GARBAGE_COLLECT_BYTES:
+            self._decoded_since_collect = 0
+            gc.collect()
         total = float(request.extensions.get(DEADLINE) or self.total_s)
         watch = _Watch(time.monotonic() + total, total)
         try:
@@ -187,11 +199,14 @@ class BoundedTransport(httpx.BaseTransport):
             # The body below is decoded: nothing downstream may decode it again.
             del headers["content-encoding"]
             headers.pop("content-length", None)
-        stream = _BoundedBody(response.stream, watch, coding, self.limits)
+        stream = _BoundedBody(response.stream, watch, coding, self.limits, self._count)
         extensions = {**response.extensions, CONTENT_ENCODING: coding}
         return httpx.Response(
             response.status_code, headers=headers, stream=stream, extensions=extensions
         )
+
+    def _count(self, decoded: int) -> None:
+        self._decoded_since_collect += decoded
 
     def close(self) -> None:
         self._inner.close()
@@ -200,11 +215,19 @@ class BoundedTransport(httpx.BaseTransport):
 class _BoundedBody(httpx.SyncByteStream):
     """The decoded body, read from the wire within the deadline and both limits."""
 
-    def __init__(self, raw: Any, watch: _Watch, coding: str | None, limits: Limits) -> None:
+    def __init__(
+        self,
+        raw: Any,
+        watch: _Watch,
+        coding: str | None,
+        limits: Limits,
+        count: Callable[[int], None],
+    ) -> None:
         self._raw = raw
         self._watch = watch
         self._coding = coding
         self._limits = limits
+        self._count = count
 
     def __iter__(self) -> Iterator[bytes]:
         try:
@@ -230,6 +253,7 @@ class _BoundedBody(httpx.SyncByteStream):
                 )
             for start in range(0, len(chunk), _DECODE_SLICE):
                 data = self._decode(decode, chunk[start : start + _DECODE_SLICE], raw)
+                self._count(len(data))
                 if data:
                     yield data
             if time.monotonic() > self._watch.until:
@@ -239,6 +263,7 @@ class _BoundedBody(httpx.SyncByteStream):
         try:
             return decode(chunk)
         except DecodedSizeExceeded:
+            self._count(self._limits.decoded_bytes)  # inflated, then dropped with the error
             raise ExchangeBroken(
                 "transport.decoded-size-limit",
                 f"the body decodes ({self._coding}) to more than {self._limits.decoded_bytes} "

@@ -79,17 +79,22 @@ class SuiteRun:
     def rules(self) -> Counter[str]:
         """How many failures each rule caused: the innermost `[rule]` of a failure's first line
         (`[chat.basic.transport] request failed: [transport.deadline] ...` counts the second)."""
-        found = (_RULE.findall(message.split("\n", 1)[0]) for _, message in self.failures)
+        found = (_rules(message) for _, message in self.failures)
         return Counter(names[-1] if names else NO_RULE for names in found)
 
     def without_rule(self) -> list[tuple[str, str]]:
-        return [(test, message) for test, message in self.failures if not _RULE.search(message)]
+        return [(test, message) for test, message in self.failures if not _rules(message)]
 
 
 NO_RULE = "(no rule)"
 
 
-_RULE = re.compile(r"\[([a-z][a-z0-9_.\-]*)\]")  # [chat.basic.status], not [400, 404]
+# A rule has dots: [chat.basic.status] or [fuzz.createEmbedding.negative], not [400] or [DONE].
+_RULE = re.compile(r"\[([A-Za-z][\w\-]*(?:\.[\w\-]+)+)\]")
+
+
+def _rules(message: str) -> list[str]:
+    return _RULE.findall(message.split("\n", 1)[0])
 
 
 def _cap_memory() -> None:
