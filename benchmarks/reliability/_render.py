@@ -188,13 +188,22 @@ def _soak(k: dict[str, Any]) -> list[str]:
         "Server RSS (MiB) at " + ", ".join(f"{t} s: {mib}" for t, mib in k["rss_samples_mib"]),
         "",
         f"TTFT p95 per {k['ttft_window_s']:g} s window: "
-        + ", ".join(_ms(v) for v in k.get("ttft_p95_per_window_s", [])),
+        + ", ".join(_ms(v) for v in k.get("ttft_p95_per_window_s", []))
+        + "; the machine's 1-minute load average meanwhile: "
+        + ", ".join(f"{t} s: {v}" for t, v in k.get("load_average_1m", [])[:: _every(k)]),
         "",
         "`/metrics` at the end, over the server's life (the sweep, then the soak):",
         "",
         _accounting_table(k["accounting"]),
     ]
     return lines + [f"- error: {e}" for e in k["error_examples"]]
+
+
+def _every(soak: dict[str, Any]) -> int:
+    """Samples per TTFT window, so that the load is shown once per window."""
+    samples = soak.get("rss_samples_mib", [])
+    step = samples[1][0] - samples[0][0] if len(samples) > 1 else 0
+    return max(1, round(soak["ttft_window_s"] / step)) if step else 1
 
 
 def _num(value: float | None) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import subprocess
 import sys
@@ -64,6 +65,7 @@ async def _soak(
 ) -> dict[str, Any]:
     outcomes: list[_mix.Outcome] = []
     rss: list[tuple[float, int]] = []
+    load: list[tuple[float, float]] = []  # the machine's 1-minute load average: others run too
     start = time.monotonic()
     until = start + plan.soak_s
     limits = httpx.Limits(max_connections=users + 4, max_keepalive_connections=users + 4)
@@ -81,6 +83,7 @@ async def _soak(
         async def sample() -> None:
             while True:
                 rss.append((time.monotonic() - start, _server.rss_bytes(pid)))
+                load.append((time.monotonic() - start, os.getloadavg()[0]))
                 if time.monotonic() >= until:
                     return
                 await asyncio.sleep(plan.rss_every_s)
@@ -92,6 +95,7 @@ async def _soak(
         idle_after = _server.seconds_until_idle(http)
         accounting = _server.settled_accounting(http)
     return _summarise(outcomes, rss, start, plan) | {
+        "load_average_1m": [[round(t), round(value, 2)] for t, value in load],
         "users": users,
         "idle_after_s": idle_after,
         "accounting": accounting,
