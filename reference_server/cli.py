@@ -7,8 +7,12 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .config import ModelConfig, ServerConfig, load_model_file
+
+if TYPE_CHECKING:
+    from .registry import EngineFactory
 
 API_KEYS_ENV = "INFERNO_API_KEYS"
 
@@ -48,6 +52,20 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         help="CPU threads per model (default: all cores; 1 for models under 64 MiB)",
+    )
+    serve.add_argument(
+        "--parallel",
+        type=_positive,
+        default=4,
+        help="sequences per model decoded together in one batch, like llama-server's -np; "
+        "a request with n choices uses up to n of them (default: 4)",
+    )
+    serve.add_argument(
+        "--n-batch",
+        type=_positive,
+        default=512,
+        help="most tokens one decode step carries: the next token of every running sequence "
+        "plus prompt chunks (default: 512)",
     )
     serve.add_argument(
         "--api-key",
@@ -131,6 +149,8 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         n_ctx=args.n_ctx,
         n_gpu_layers=args.n_gpu_layers,
         threads=args.threads,
+        parallel=args.parallel,
+        n_batch=args.n_batch,
     )
     models = load_model_file(args.config, defaults) if args.config else (defaults,)
     keys = list(args.api_key)
@@ -161,7 +181,15 @@ def _default_model_id(path: str) -> str:
     return Path(path).stem
 
 
-def main(argv: list[str] | None = None) -> int:
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def main(argv: list[str] | None = None, *, engine_factory: EngineFactory | None = None) -> int:
+    """The command line. `engine_factory` replaces the llama.cpp engine (tests only)."""
     args = build_parser().parse_args(argv)
     if args.command == "tiny-model":
         from .tiny_model import ensure_tiny_model
@@ -174,10 +202,10 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    return serve(config)
+    return serve(config, engine_factory=engine_factory)
 
 
-def serve(config: ServerConfig) -> int:
+def serve(config: ServerConfig, *, engine_factory: EngineFactory | None = None) -> int:
     from .app import create_app
     from .registry import resolve_model_path
 
@@ -187,7 +215,7 @@ def serve(config: ServerConfig) -> int:
     except OSError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    app = create_app(config)
+    app = create_app(config, engine_factory=engine_factory)
     print(f"Inferno reference server on http://{config.host}:{config.port}/v1", flush=True)
     app.run(
         host=config.host,

@@ -36,6 +36,7 @@ class Collected:
     choices: list[ChoiceResult]
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_tokens: int = 0
 
 
 class TimedEvents:
@@ -91,6 +92,7 @@ async def collect(events: AsyncIterator[GenerationEvent], n: int, timeout: float
             elif isinstance(event, GenerationDone):
                 result.prompt_tokens += event.prompt_tokens
                 result.completion_tokens += event.completion_tokens
+                result.cached_tokens += event.cached_tokens
 
     try:
         async with asyncio.timeout(timeout):
@@ -133,7 +135,9 @@ class ChunkFormatter(Protocol):
 
     def unfinished(self) -> list[dict[str, Any]]: ...
 
-    def usage_chunk(self, prompt_tokens: int, completion_tokens: int) -> dict[str, Any]: ...
+    def usage_chunk(
+        self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0
+    ) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,7 +237,9 @@ async def _forward(
             if isinstance(event, GenerationDone):
                 record_usage(request, event.prompt_tokens, event.completion_tokens)
                 if settings.include_usage:
-                    usage = formatter.usage_chunk(event.prompt_tokens, event.completion_tokens)
+                    usage = formatter.usage_chunk(
+                        event.prompt_tokens, event.completion_tokens, event.cached_tokens
+                    )
                     await sink.send(usage)
             if held is not _NOTHING:
                 event = held

@@ -104,7 +104,7 @@ async def complete_chat(request: Request, prepared: PreparedChat) -> dict[str, A
         "model": prepared.model.model_id,
         "system_fingerprint": oa.SYSTEM_FINGERPRINT,
         "choices": choices,
-        "usage": oa.usage(result.prompt_tokens, result.completion_tokens),
+        "usage": oa.usage(result.prompt_tokens, result.completion_tokens, result.cached_tokens),
     }
 
 
@@ -159,5 +159,7 @@ class ChatFormatter:
     def unfinished(self) -> list[dict[str, Any]]:
         return [self._finish(i, "length") for i in sorted(self._open)]
 
-    def usage_chunk(self, prompt_tokens: int, completion_tokens: int) -> dict[str, Any]:
-        return self._chunks.usage_chunk(prompt_tokens, completion_tokens)
+    def usage_chunk(
+        self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0
+    ) -> dict[str, Any]:
+        return self._chunks.usage_chunk(prompt_tokens, completion_tokens, cached_tokens)
