@@ -85,11 +85,15 @@ class LlamaBackend:
             self.metadata = read_metadata(self._model)
             n_train = int(llama_cpp.llama_model_n_ctx_train(self._model))
             n_ctx = options.n_ctx or n_train
-            n_batch = max(1, min(options.n_batch, n_ctx))
+            n_batch = max(2, min(options.n_batch, n_ctx))
             parallel = max(1, options.parallel)
             # Room for every sequence to reach the full context at once, as one unified buffer:
-            # a busy neighbour never cuts a sequence short, and siblings can share cells.
-            self._ctx = self._new_context(n_ctx * parallel, n_batch, parallel, embeddings=False)
+            # a busy neighbour never cuts a sequence short, and siblings can share cells. One
+            # more sequence id carries the padding row of one-token steps (see decode()).
+            self._pad_seq = parallel
+            self._ctx = self._new_context(
+                n_ctx * parallel + 1, n_batch, parallel + 1, embeddings=False
+            )
             self._memory = llama_cpp.llama_get_memory(self._ctx)
             self._window = int(llama_cpp.llama_model_n_swa(self._model))
         except BaseException:
@@ -107,6 +111,7 @@ class LlamaBackend:
         )
         self._bound: tuple[StepBatch, Any] | None = None
         self._embed_batch: StepBatch | None = None
+        self._pad_single_rows = self._single_rows_round_differently()
 
     def _new_context(self, n_ctx: int, n_batch: int, n_seq: int, *, embeddings: bool) -> Any:
         llama_cpp = self._llama_cpp
@@ -124,6 +129,11 @@ class LlamaBackend:
         # Prompt processing uses the batch thread count, which otherwise defaults to every core.
         params.n_threads = params.n_threads_batch = threads
         params.embeddings = embeddings
+        # llama.cpp's CPU flash attention accumulates in FP16 in the order the cells sit in the
+        # unified cache, so a sequence whose cells were placed around other sequences' (the
+        # normal case when sequences come and go) got visibly different logits (up to 2e-2
+        # measured) from the same sequence decoded alone. Plain attention differs by ~1e-6.
+        params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
         if embeddings:
             arch = self.metadata.get("general.architecture", "")
             if f"{arch}.pooling_type" not in self.metadata:
@@ -163,7 +173,40 @@ class LlamaBackend:
         return SamplerChain(self._ctx, self.vocab.handle, self.vocab.n_vocab, params, seed)
 
     def decode(self, batch: StepBatch) -> None:
-        _decode(self._llama_cpp, self._ctx, self._bind(batch), batch.size)
+        if batch.size != 1 or not self._pad_single_rows:
+            _decode(self._llama_cpp, self._ctx, self._bind(batch), batch.size)
+            return
+        # llama.cpp's CPU kernels take another path for a one-row batch and round differently
+        # from any larger one: a sequence decoded alone would not give the text it gives in a
+        # batch. A padding row (no output, dropped right after) keeps every step multi-row.
+        batch.add((int(batch.tokens[0]),), 0, self._pad_seq, output_last=False)
+        try:
+            _decode(self._llama_cpp, self._ctx, self._bind(batch), batch.size)
+        finally:
+            batch.size = 1
+            self._llama_cpp.llama_memory_seq_rm(self._memory, self._pad_seq, 0, -1)
+
+    def _single_rows_round_differently(self) -> bool:
+        """Whether a one-token step gives other logits than the same token in a bigger step
+        (true of F32 weights on x86 CPUs, not of quantized Gemma): decided by trying."""
+        probe = StepBatch(3)
+        tokens = (self.vocab.bos if self.vocab.bos >= 0 else 0,) * 2
+        rows = []
+        for padded in (False, True):
+            self.forget(0)
+            probe.clear()
+            probe.add(tokens, 0, 0, output_last=False)
+            _decode(self._llama_cpp, self._ctx, _native_batch(self._llama_cpp, probe), 2)
+            probe.clear()
+            probe.add(tokens[:1], 2, 0, output_last=True)
+            if padded:
+                probe.add(tokens[:1], 0, self._pad_seq, output_last=False)
+            _decode(self._llama_cpp, self._ctx, _native_batch(self._llama_cpp, probe), probe.size)
+            logits = self._llama_cpp.llama_get_logits_ith(self._ctx, 0)
+            rows.append(np.ctypeslib.as_array(logits, shape=(self.vocab.n_vocab,)).copy())
+            self._llama_cpp.llama_memory_seq_rm(self._memory, self._pad_seq, 0, -1)
+        self.forget(0)
+        return not np.array_equal(rows[0], rows[1])
 
     def logprob(self, row: int, token: int, top_n: int) -> TokenLogprob:
         logits = self._llama_cpp.llama_get_logits_ith(self._ctx, row)

@@ -37,6 +37,7 @@ class Scheduler:
         self.prefilling: list[Choice] = []
         self.batch = StepBatch(self.facts.n_batch)
         self.woken: set[EventChannel] = set()  # channels that got events since the last wake
+        self._turn = 0
         self.decode_steps = 0
         self.prompt_tokens_evaluated = 0
         self.prompt_tokens_reused = 0
@@ -134,7 +135,10 @@ class Scheduler:
 
     def _plan(self, now: float) -> list[Item]:
         items: list[Item] = []
-        for slot in self.slots:
+        # Starting with a different sequence each step keeps a step that must be cut short
+        # (KV cache full) from always leaving out the same sequences.
+        self._turn = (self._turn + 1) % len(self.slots)
+        for slot in self.slots[self._turn :] + self.slots[: self._turn]:
             choice = slot.choice
             if choice is None or choice.phase is not Phase.DECODE:
                 continue

@@ -13,6 +13,7 @@ It is plugged in behind the engine boundary through `create_app(..., engine_fact
     INFERNO_FAULT_NO_EOS=1           never stop at end-of-generation: lengths become exact
     INFERNO_FAULT_INFERENCE_ERROR=1  fail the sequence of a prompt containing FAIL_NOW (before
                                      any token) or FAIL_LATER (after 3 tokens); only that one
+    INFERNO_FAULT_KV_FULL_ABOVE=N    refuse (KV cache full) every step of more than N tokens
     INFERNO_FAULT_TOKEN_LOG=PATH     append one byte per generated token, so a test can watch
                                      the engine's progress from outside the process: "." or,
                                      for a token sampled after its request was cancelled, "x"
@@ -29,7 +30,7 @@ from typing import Any
 
 from reference_server.config import ModelConfig, ServerConfig
 from reference_server.engine import BatchingEngine, LlamaBackend, SamplingParams
-from reference_server.engine.backend import StepBatch
+from reference_server.engine.backend import KvCacheFull, StepBatch
 from reference_server.registry import llama_options
 
 FAIL_NOW, FAIL_LATER = "FAIL_NOW", "FAIL_LATER"
@@ -45,6 +46,7 @@ class Faults:
     prefill_marker: bytes = b""
     no_eos: bool = False
     inference_error: bool = False
+    kv_full_above: int = 0
     token_log: str | None = None
 
     @classmethod
@@ -57,6 +59,7 @@ class Faults:
             prefill_marker=env.get("INFERNO_FAULT_PREFILL_MARKER", "").encode(),
             no_eos=env.get("INFERNO_FAULT_NO_EOS", "") == "1",
             inference_error=env.get("INFERNO_FAULT_INFERENCE_ERROR", "") == "1",
+            kv_full_above=int(env.get("INFERNO_FAULT_KV_FULL_ABOVE", "0") or 0),
             token_log=env.get("INFERNO_FAULT_TOKEN_LOG") or None,
         )
 
@@ -155,6 +158,8 @@ class ScriptedBackend:
         return _ScriptedSampler(inner, script, self._log_fd)
 
     def decode(self, batch: StepBatch) -> None:
+        if 0 < self._faults.kv_full_above < batch.size:
+            raise KvCacheFull(f"scripted: no room for {batch.size} tokens")
         # A marked prompt costs its delay once, in the first step that carries it.
         for seq in {int(s) for s in batch.seqs[: batch.size]}:
             script = self._scripts.get(seq)
