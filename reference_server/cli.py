@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--n-ctx",
         type=int,
         default=0,
-        help="context window in tokens (default: 0 = the model's own)",
+        help="context window of each sequence in tokens (default: 0 = the model's own)",
     )
     serve.add_argument(
         "--n-gpu-layers",
@@ -84,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-queue",
         type=int,
         default=16,
-        help="requests that may wait per model; more are shed with 429 (default: 16)",
+        help="requests that may wait for a sequence per model; more are shed with 429 "
+        "(default: 16)",
     )
     serve.add_argument(
         "--stream-stall-timeout",
@@ -110,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         help="coalesce tokens produced within N ms into one stream event; the first token is "
-        "never delayed (default: 0, one event per token)",
+        "never delayed (default: 0: no waiting; text that already queued up for a busy reader "
+        "goes out as one event)",
     )
     serve.add_argument(
         "--sse-keepalive-s",
@@ -128,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--stream-buffer",
         type=int,
         default=32,
-        help="events one stream may buffer before its generation pauses (default: 32)",
+        help="events one stream may buffer before its sequence sits out of the batch (default: 32)",
     )
     serve.add_argument(
         "--no-repack",

@@ -7,6 +7,8 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from .types import TextDelta
+
 
 class _End:
     __slots__ = ("error",)
@@ -20,9 +22,10 @@ class EventChannel:
 
     The engine appends events and asks `has_room()` before it puts the request's sequences in
     a step: a consumer that reads slowly (a slow client socket) leaves its sequences out of the
-    batch until it catches up, while every other sequence keeps decoding. The consumer is woken
-    by `wake_all`, which the engine schedules on the event loop once per step for every channel
-    that received events.
+    batch until it catches up, while every other sequence keeps decoding. A consumer blocked on
+    an empty channel is woken by `wake_all`, which the engine schedules on the event loop once
+    per step for all such channels; one that is still busy finds the events when it comes
+    back, at no cost to the engine thread.
     """
 
     def __init__(
@@ -45,6 +48,11 @@ class EventChannel:
     def put(self, event: Any) -> None:
         self._events.append(event)
 
+    @property
+    def waiting(self) -> bool:
+        """Whether the consumer is blocked on an empty channel (then it needs a wake)."""
+        return self._waiter is not None
+
     def close(self, error: BaseException | None = None) -> None:
         """Ends the stream; an error is raised to the consumer instead of the end."""
         if not self.closed:
@@ -58,18 +66,31 @@ class EventChannel:
         while not self._events:
             waiter = self.loop.create_future()
             self._waiter = waiter
+            # Published before this second look: an event the engine adds from now on sees the
+            # waiter and wakes it; one added before is seen here.
+            if self._events:
+                self._waiter = None
+                break
             try:
                 await waiter
             finally:
                 self._waiter = None
-        was_full = len(self._events) >= self._capacity
-        item = self._events[0]
+        events = self._events
+        was_full = len(events) >= self._capacity
+        item = events[0]
         if isinstance(item, _End):
             if item.error is not None:
                 raise item.error
             raise StopAsyncIteration
-        self._events.popleft()
-        if was_full and len(self._events) < self._capacity:
+        events.popleft()
+        if type(item) is TextDelta:
+            # Text of the same choice that queued up while the consumer was busy leaves as one
+            # event: a reader that falls behind (the event loop, the socket) catches up with
+            # fewer, larger chunks instead of falling further behind. Nothing is held back.
+            while events and type(nxt := events[0]) is TextDelta and nxt.index == item.index:
+                events.popleft()
+                item = TextDelta(item.index, item.text + nxt.text, item.logprobs + nxt.logprobs)
+        if was_full and len(events) < self._capacity:
             self._on_room()
         return item
 
@@ -89,10 +110,12 @@ def wake_all(channels: Iterable[EventChannel]) -> None:
 
 
 def schedule_wake(channels: set[EventChannel]) -> None:
-    """From the engine thread: one loop callback per event loop for all channels of a step."""
+    """From the engine thread: one loop callback per event loop for the channels of a step
+    whose consumer is waiting."""
     by_loop: dict[asyncio.AbstractEventLoop, list[EventChannel]] = {}
     for channel in channels:
-        by_loop.setdefault(channel.loop, []).append(channel)
+        if channel.waiting:
+            by_loop.setdefault(channel.loop, []).append(channel)
     for loop, group in by_loop.items():
         try:
             loop.call_soon_threadsafe(wake_all, group)
