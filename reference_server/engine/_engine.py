@@ -211,6 +211,8 @@ class BatchingEngine:
     def _submit(self, request: GenerationRequest) -> EventChannel:
         if not self.ready or self._stopping:
             raise EngineNotReady("model is not loaded")
+        if not request.prompt_tokens:
+            raise ValueError("a generation needs at least one prompt token")
         channel = EventChannel(asyncio.get_running_loop(), self.stream_buffer, self._room)
         job = Job(request, channel, width=max(1, min(request.n, self._parallel)))
         channel.owner = job
@@ -297,8 +299,12 @@ class BatchingEngine:
                 if self._stopping:
                     return
                 self._signalled = False
-                started, self._started = self._started, deque()
-                embeds, self._embeds = list(self._embeds), deque()
+                started: list[Job] = []
+                embeds: list[_EmbedJob] = []
+                if self._started:
+                    started, self._started = list(self._started), deque()
+                if self._embeds:
+                    embeds, self._embeds = list(self._embeds), deque()
             for job in started:
                 scheduler.admit(job)
             if embeds:

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _probes
 from ._sampling import SamplerChain, token_logprob
 from ._vocab import Vocabulary, read_metadata
 from .backend import KvCacheFull, ModelFacts, StepBatch
@@ -99,6 +100,15 @@ class LlamaBackend:
         except BaseException:
             self.close()
             raise
+        self._bound: tuple[StepBatch, Any] | None = None
+        self._embed_batch: StepBatch | None = None
+        self._pad_single_rows = False
+        token = self.vocab.bos if self.vocab.bos >= 0 else 0
+        self._pad_single_rows = _probes.single_rows_differ(
+            self._decode_probe, self._logits, self.forget, token, self._pad_seq
+        )
+        # Any text does: a chunk of it is decoded both ways.
+        sample = self.vocab.tokenize(" ".join(map(str, range(400))), add_bos=True, special=False)
         self.facts = ModelFacts(
             n_ctx=min(n_ctx, int(llama_cpp.llama_n_ctx_seq(self._ctx))),
             n_vocab=self.vocab.n_vocab,
@@ -108,10 +118,10 @@ class LlamaBackend:
             bos_text=self.vocab.text_of(self.vocab.bos),
             eos_text=self.vocab.text_of(self.vocab.eos),
             metadata=self.metadata,
+            prompt_end_alone=_probes.prompt_end_differs(
+                self.decode, self._logits, self.forget, sample, n_batch
+            ),
         )
-        self._bound: tuple[StepBatch, Any] | None = None
-        self._embed_batch: StepBatch | None = None
-        self._pad_single_rows = self._single_rows_round_differently()
 
     def _new_context(self, n_ctx: int, n_batch: int, n_seq: int, *, embeddings: bool) -> Any:
         llama_cpp = self._llama_cpp
@@ -176,9 +186,9 @@ class LlamaBackend:
         if batch.size != 1 or not self._pad_single_rows:
             _decode(self._llama_cpp, self._ctx, self._bind(batch), batch.size)
             return
-        # llama.cpp's CPU kernels take another path for a one-row batch and round differently
-        # from any larger one: a sequence decoded alone would not give the text it gives in a
-        # batch. A padding row (no output, dropped right after) keeps every step multi-row.
+        # Where llama.cpp's kernels take another path for a one-row batch (see _probes.py), a
+        # sequence decoded alone would not give the text it gives in a batch: a padding row (no
+        # output, dropped right after) keeps every step multi-row.
         batch.add((int(batch.tokens[0]),), 0, self._pad_seq, output_last=False)
         try:
             _decode(self._llama_cpp, self._ctx, self._bind(batch), batch.size)
@@ -186,27 +196,12 @@ class LlamaBackend:
             batch.size = 1
             self._llama_cpp.llama_memory_seq_rm(self._memory, self._pad_seq, 0, -1)
 
-    def _single_rows_round_differently(self) -> bool:
-        """Whether a one-token step gives other logits than the same token in a bigger step
-        (true of F32 weights on x86 CPUs, not of quantized Gemma): decided by trying."""
-        probe = StepBatch(3)
-        tokens = (self.vocab.bos if self.vocab.bos >= 0 else 0,) * 2
-        rows = []
-        for padded in (False, True):
-            self.forget(0)
-            probe.clear()
-            probe.add(tokens, 0, 0, output_last=False)
-            _decode(self._llama_cpp, self._ctx, _native_batch(self._llama_cpp, probe), 2)
-            probe.clear()
-            probe.add(tokens[:1], 2, 0, output_last=True)
-            if padded:
-                probe.add(tokens[:1], 0, self._pad_seq, output_last=False)
-            _decode(self._llama_cpp, self._ctx, _native_batch(self._llama_cpp, probe), probe.size)
-            logits = self._llama_cpp.llama_get_logits_ith(self._ctx, 0)
-            rows.append(np.ctypeslib.as_array(logits, shape=(self.vocab.n_vocab,)).copy())
-            self._llama_cpp.llama_memory_seq_rm(self._memory, self._pad_seq, 0, -1)
-        self.forget(0)
-        return not np.array_equal(rows[0], rows[1])
+    def _decode_probe(self, batch: StepBatch) -> None:
+        _decode(self._llama_cpp, self._ctx, _native_batch(self._llama_cpp, batch), batch.size)
+
+    def _logits(self, row: int) -> np.ndarray:
+        logits = self._llama_cpp.llama_get_logits_ith(self._ctx, row)
+        return np.ctypeslib.as_array(logits, shape=(self.vocab.n_vocab,)).copy()
 
     def logprob(self, row: int, token: int, top_n: int) -> TokenLogprob:
         logits = self._llama_cpp.llama_get_logits_ith(self._ctx, row)

@@ -7,6 +7,7 @@ one `Backend.decode`; each sequence then samples from its own logits row with it
 
 from __future__ import annotations
 
+import bisect
 import time
 from collections.abc import Callable, Sequence
 
@@ -123,8 +124,9 @@ class Scheduler:
 
     def step(self) -> bool:
         """One decode step; False when there was nothing to decode."""
-        self._sweep(time.monotonic())
-        items = self._plan(time.monotonic())
+        now = time.monotonic()
+        self._sweep(now)
+        items = self._plan(now)
         if not items:
             return False
         items, rows = self._decode(items)
@@ -137,9 +139,10 @@ class Scheduler:
         items: list[Item] = []
         # Starting with a different sequence each step keeps a step that must be cut short
         # (KV cache full) from always leaving out the same sequences.
-        self._turn = (self._turn + 1) % len(self.slots)
-        for slot in self.slots[self._turn :] + self.slots[: self._turn]:
-            choice = slot.choice
+        slots, count = self.slots, len(self.slots)
+        self._turn = turn = (self._turn + 1) % count
+        for i in range(count):
+            choice = slots[(turn + i) % count].choice
             if choice is None or choice.phase is not Phase.DECODE:
                 continue
             job = choice.job
@@ -149,21 +152,22 @@ class Scheduler:
             elif job.blocked_since is None:
                 job.blocked_since = now  # sits out until its reader catches up
         budget = self.facts.n_batch - len(items)
+        alone_end = self.facts.prompt_end_alone
         for choice in self.prefilling:
             if budget <= 0:
                 break
             prompt, start = choice.job.prompt, choice.n_past
-            last = len(prompt) - 1
-            if start == last:
-                # The last prompt token always goes alone, in a step after the rest: llama.cpp's
-                # kernels round differently by batch shape, and this way its logits are the same
-                # whether the rest of the prompt was just decoded or found in the cache, so the
-                # same request (and seed) gives the same text.
-                items.append((choice, prompt[last:], last, True))
+            # Where the model needs it (ModelFacts.prompt_end_alone), the last prompt token
+            # goes alone, in a step after the rest: its logits are then the same whether the
+            # rest was just decoded or found in the cache, so a request gives the same text.
+            end = len(prompt) - 1 if alone_end else len(prompt)
+            if start == end:
+                items.append((choice, prompt[end:], end, True))
                 budget -= 1
                 continue
-            take = min(last - start, budget)
-            items.append((choice, prompt[start : start + take], start, False))
+            take = min(end - start, budget)
+            done = not alone_end and start + take == len(prompt)
+            items.append((choice, prompt[start : start + take], start, done))
             budget -= take
         return items
 
@@ -287,11 +291,18 @@ class Scheduler:
 
     def _sweep(self, now: float) -> None:
         """Frees the sequences of requests whose client went away or stopped reading."""
-        for job in list(self.jobs):
+        limit = self.stall_timeout
+        ended = [
+            job
+            for job in self.jobs
+            if job.channel.cancelled
+            or (job.blocked_since is not None and now - job.blocked_since > limit)
+        ]
+        for job in ended:
             if job.channel.cancelled:
                 self._fail(job, EngineNotReady("cancelled"))
-            elif job.blocked_since is not None and now - job.blocked_since > self.stall_timeout:
-                self._fail(job, StreamStalled(f"client did not read for {self.stall_timeout:g} s"))
+            else:
+                self._fail(job, StreamStalled(f"client did not read for {limit:g} s"))
 
     def _evict_idle(self) -> bool:
         evicted = False
@@ -318,11 +329,7 @@ class Scheduler:
     def _count_step(self, tokens: int) -> None:
         self.decode_steps += 1
         self.batch_tokens_total += tokens
-        for i, bound in enumerate(BATCH_TOKEN_BUCKETS):
-            if tokens <= bound:
-                self._batch_counts[i] += 1
-                return
-        self._batch_counts[-1] += 1
+        self._batch_counts[bisect.bisect_left(BATCH_TOKEN_BUCKETS, tokens)] += 1
 
     def stats(self) -> EngineStats:
         busy = sum(1 for s in self.slots if s.choice is not None)

@@ -32,6 +32,9 @@ class ModelFacts:
     bos_text: str
     eos_text: str
     metadata: Mapping[str, str] = field(default_factory=dict)
+    # Decode a prompt's last token in a step of its own: its logits then do not depend on
+    # whether the rest of the prompt was decoded just before or found in the cache.
+    prompt_end_alone: bool = True
 
 
 class StepBatch:

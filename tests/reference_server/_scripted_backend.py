@@ -72,6 +72,7 @@ class InjectedFault(RuntimeError):
 class _Script:
     """What happens to one sequence."""
 
+    prompt: Sequence[int]
     token_delay: float
     prefill_delay: float
     fail_after: int | None
@@ -146,6 +147,7 @@ class ScriptedBackend:
         if faults.inference_error and FAIL_NOW.encode() in text:
             raise InjectedFault("injected inference fault")
         script = _Script(
+            prompt=prompt,
             token_delay=faults.token_delay if faults.token_marker in text else 0.0,
             prefill_delay=faults.prefill_delay if faults.prefill_marker in text else 0.0,
             fail_after=(
@@ -160,12 +162,15 @@ class ScriptedBackend:
     def decode(self, batch: StepBatch) -> None:
         if 0 < self._faults.kv_full_above < batch.size:
             raise KvCacheFull(f"scripted: no room for {batch.size} tokens")
-        # A marked prompt costs its delay once, in the first step that carries it.
+        # A marked prompt costs its delay once, in the first step that carries it (the choices
+        # of an n > 1 request share that prompt: they do not wait again).
         for seq in {int(s) for s in batch.seqs[: batch.size]}:
             script = self._scripts.get(seq)
             if script is not None and script.prefill_delay > 0:
                 _sleep(script.prefill_delay, script.cancelled)
-                script.prefill_delay = 0.0
+                for other in self._scripts.values():
+                    if other.prompt is script.prompt:
+                        other.prefill_delay = 0.0
         self._inner.decode(batch)
 
     def logprob(self, row: int, token: int, top_n: int) -> Any:

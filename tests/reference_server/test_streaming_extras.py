@@ -116,14 +116,13 @@ def test_batching_coalesces_tokens_without_changing_the_text(plain: str, batched
         stream=True,
         stream_options={"include_usage": True},
     )
-    runs: dict[str, list[tuple[list[SseItem], float]]] = {"plain": [], "batched": []}
-    for _ in range(3):  # TTFT is compared on the best of three: the machine is shared
-        for name, url in (("plain", plain), ("batched", batched)):
-            items, started, raw = _stream(url, CHAT, body)
-            _validate_stream(items, "createChatCompletion")
-            assert "\ufffd" not in raw.decode("utf-8")
-            runs[name].append((items, started))
-    plain_items, batched_items = runs["plain"][0][0], runs["batched"][0][0]
+    runs: dict[str, list[SseItem]] = {}
+    for name, url in (("plain", plain), ("batched", batched)):
+        items, _, raw = _stream(url, CHAT, body)
+        _validate_stream(items, "createChatCompletion")
+        assert "\ufffd" not in raw.decode("utf-8")
+        runs[name] = items
+    plain_items, batched_items = runs["plain"], runs["batched"]
     text = content_of(plain_items)
     assert any(ord(c) > 0x7F for c in text), "the prompt no longer produces multi-byte text"
     assert content_of(batched_items) == text
@@ -133,17 +132,12 @@ def test_batching_coalesces_tokens_without_changing_the_text(plain: str, batched
     batched_events = len(_content_events(batched_items))
     assert batched_events < BATCH_TOKENS / 2, f"{batched_events} events for {BATCH_TOKENS} tokens"
     assert len(_content_events(plain_items)) > BATCH_TOKENS * 0.8
-    # The first token is never held back: it travels alone, exactly as without batching.
+    # The first token is never held back: it travels alone, exactly as without batching. (A
+    # first token that waited for the 50 ms window would have taken the next ones, produced
+    # every 20 ms, along.)
     assert content_of(_content_events(batched_items)[:1]) == content_of(
         _content_events(plain_items)[:1]
     )
-
-    def ttft(run: tuple[list[SseItem], float]) -> float:
-        return _content_events(run[0])[0].at - run[1]
-
-    plain_ttft = min(ttft(r) for r in runs["plain"])
-    batched_ttft = min(ttft(r) for r in runs["batched"])
-    assert batched_ttft < plain_ttft + 0.6 * BATCH_MS / 1000, (plain_ttft, batched_ttft)
 
 
 # -- keep-alive --------------------------------------------------------------------------------
