@@ -12,12 +12,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ._channel import EventChannel, schedule_wake
+from ._channel import EventChannel, Waker, schedule_wake
 from ._scheduler import Scheduler
 from ._sequence import Job
 from .backend import Backend, BackendLoader, ModelFacts
 from .base import BATCH_TOKEN_BUCKETS, EngineNotReady, EngineStats, QueueFull
 from .types import GenerationEvent, GenerationRequest
+
+# Consumers are woken at most this often (see Waker): a thousandth of a second is nothing to a
+# reader, and lets a fast model hand over a few tokens per wake instead of one.
+WAKE_INTERVAL_S = 0.001
 
 
 @dataclass(eq=False)
@@ -294,6 +298,7 @@ class BatchingEngine:
             backend.close()
 
     def _run(self, scheduler: Scheduler) -> None:
+        waker = Waker(WAKE_INTERVAL_S)
         while True:
             with self._work:
                 if self._stopping:
@@ -311,8 +316,9 @@ class BatchingEngine:
                 self._run_embeddings(embeds)
             worked = scheduler.step()
             if scheduler.woken:
-                schedule_wake(scheduler.woken)
+                waker.add(scheduler.woken)
                 scheduler.woken = set()
+            waker.flush(now=time.monotonic(), force=not worked)
             if worked:
                 continue
             with self._work:
