@@ -102,6 +102,7 @@ class LlamaBackend:
             raise
         self._bound: tuple[StepBatch, Any] | None = None
         self._embed_batch: StepBatch | None = None
+        self._embed_native: Any = None
         self._pad_single_rows = False
         token = self.vocab.bos if self.vocab.bos >= 0 else 0
         self._pad_single_rows = _probes.single_rows_differ(
@@ -248,10 +249,10 @@ class LlamaBackend:
                 n_ctx, n_ctx, min(n_ctx, EMBED_MAX_SEQUENCES), embeddings=True
             )
             self._embed_batch = StepBatch(n_ctx)
-        ctx, batch = self._embed_ctx, self._embed_batch
+            self._embed_native = _native_batch(llama_cpp, self._embed_batch)
+        ctx, batch, native = self._embed_ctx, self._embed_batch, self._embed_native
         assert batch is not None
         memory = llama_cpp.llama_get_memory(ctx)
-        native = _native_batch(llama_cpp, batch)
         n_embd, n_seq_max = self.facts.n_embd, int(llama_cpp.llama_n_seq_max(ctx))
         vectors: list[list[float]] = []
         group: list[list[int]] = []
@@ -295,20 +296,20 @@ class LlamaBackend:
 
 
 def _native_batch(llama_cpp: Any, batch: StepBatch) -> Any:
+    """A llama_batch whose arrays are the StepBatch's own buffers."""
+    int_pointer = ctypes.POINTER(ctypes.c_int32)
     native = llama_cpp.llama_batch()
-    native.token = batch.tokens.ctypes.data_as(ctypes.POINTER(ctypes.c_int32))
+    native.token = batch.tokens.ctypes.data_as(int_pointer)
     native.embd = None
-    native.pos = batch.positions.ctypes.data_as(ctypes.POINTER(ctypes.c_int32))
+    native.pos = batch.positions.ctypes.data_as(int_pointer)
     ones = np.ones(batch.capacity, dtype=np.int32)
-    native.n_seq_id = ones.ctypes.data_as(ctypes.POINTER(ctypes.c_int32))
+    native.n_seq_id = ones.ctypes.data_as(int_pointer)
     # Every token belongs to one sequence: pointer i points at seqs[i].
-    base = batch.seqs.ctypes.data
-    seq_ids = (ctypes.POINTER(ctypes.c_int32) * batch.capacity)(
-        *(ctypes.cast(base + 4 * i, ctypes.POINTER(ctypes.c_int32)) for i in range(batch.capacity))
-    )
+    addresses = batch.seqs.ctypes.data + 4 * np.arange(batch.capacity, dtype=np.uintp)
+    seq_ids = (int_pointer * batch.capacity).from_buffer(addresses)
     native.seq_id = seq_ids
     native.logits = batch.outputs.ctypes.data_as(ctypes.POINTER(ctypes.c_int8))
-    native._keep = (ones, seq_ids)  # the arrays must live as long as the struct
+    native._keep = (ones, addresses, seq_ids)  # the arrays must live as long as the struct
     return native
 
 
