@@ -19,6 +19,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from . import _build
 
@@ -246,6 +247,28 @@ def _llama_server(log: Callable[[str], None]) -> Peer:
     return Peer("llama-server", versions, command)
 
 
+def batched_config(launch: Launch, role: str) -> dict[str, Any]:
+    """The batched example server's JSON config for one launch."""
+    embedding = role == "embed"
+    model: dict[str, Any] = {
+        "alias": launch.model_id,
+        "path": str(launch.model_path),
+        # A unified cache: the context is shared, so room for every sequence.
+        "n_ctx": launch.n_ctx * launch.parallel,
+        "n_seq_max": launch.parallel,
+        "n_batch": launch.n_batch,
+        "n_ubatch": launch.n_batch,
+        "threads": launch.threads,
+        "threads_batch": launch.threads,
+        "kv_unified": True,
+        # Otherwise a GGUF with a pooling type is served for embeddings only.
+        "embedding": embedding,
+    }
+    if embedding:
+        model["pooling_type"] = 1  # mean, as the other peers use
+    return {"server": {"host": "127.0.0.1", "port": launch.port}, "model": model}
+
+
 def _batched_example(log: Callable[[str], None]) -> Peer:
     """llama-cpp-python's batched example server: FastAPI + uvicorn over the low-level API,
     from the sdist of the installed version, configured by a JSON file per launch."""
@@ -270,29 +293,9 @@ def _batched_example(log: Callable[[str], None]) -> Peer:
             raise PeerUnavailable(f"`pip install {' '.join(missing)}` failed: {exc}") from exc
 
     def command(launch: Launch, role: str) -> list[str]:
-        embedding = role == "embed"
-        config = {
-            "server": {"host": "127.0.0.1", "port": launch.port},
-            "model": {
-                "alias": launch.model_id,
-                "path": str(launch.model_path),
-                # A unified cache: the context is shared, so room for every sequence.
-                "n_ctx": launch.n_ctx * launch.parallel,
-                "n_seq_max": launch.parallel,
-                "n_batch": launch.n_batch,
-                "n_ubatch": launch.n_batch,
-                "threads": launch.threads,
-                "threads_batch": launch.threads,
-                "kv_unified": True,
-                # Otherwise a GGUF with a pooling type is served for embeddings only.
-                "embedding": embedding,
-            },
-        }
-        if embedding:
-            config["model"]["pooling_type"] = 1  # mean, as the other peers use
         path = _build.cache_dir() / f"batched-{launch.port}-{role}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(config, indent=1), encoding="utf-8")
+        path.write_text(json.dumps(batched_config(launch, role), indent=1), encoding="utf-8")
         return [*_python(str(script), launch), "-C", str(path)]
 
     versions = {
