@@ -6,6 +6,7 @@ Imported once per process by ``users.py``; ``sys.modules`` caching keeps registr
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import sys
 from typing import Any
@@ -42,7 +43,23 @@ def _on_init(environment: Any, runner: Any = None, **_: Any) -> None:
     RUN.is_worker = isinstance(runner, WorkerRunner)
     RUN.is_master = isinstance(runner, MasterRunner)
     RECORDER.buffer_only = RUN.is_worker
+    if RUN.is_worker:
+        _cache_locust_defaults()
     _default_to_mix(environment, options)
+
+
+def _cache_locust_defaults() -> None:
+    """Compute Locust's default options once per worker process instead of once per option.
+
+    On every spawn message a Locust 2.47 worker calls ``default_args_dict()`` for each option the
+    master forwards, and each call builds and runs Locust's whole argument parser: the event loop
+    stood still for about 0.6 s on a 2-core machine, which showed up as a false ITL spike in every
+    open stream and made due arrivals late. The defaults cannot change within a process.
+    """
+    from locust import argument_parser
+
+    if not hasattr(argument_parser.default_args_dict, "cache_info"):
+        argument_parser.default_args_dict = functools.cache(argument_parser.default_args_dict)
 
 
 def _apply_options(options: Any) -> None:
