@@ -10,9 +10,17 @@ locust -f loadtests --host http://127.0.0.1:8000/v1 StreamingChatUser # one kind
 from loadtests._users import (
     ChatUser,
     CompletionUser,
+    ConversationUser,
     EmbeddingUser,
     MixedUser,
     StreamingChatUser,
 )
 
-__all__ = ["ChatUser", "CompletionUser", "EmbeddingUser", "MixedUser", "StreamingChatUser"]
+__all__ = [
+    "ChatUser",
+    "CompletionUser",
+    "ConversationUser",
+    "EmbeddingUser",
+    "MixedUser",
+    "StreamingChatUser",
+]
