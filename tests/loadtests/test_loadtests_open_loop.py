@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from arrival_checks import gaps, looks_exponential
-from locust_runner import run_locust
+from locust_runner import locust_workers, run_locust
 from sse_fixture import CAPACITY_SERVICE_S, ITL_S, REASONING_TOKENS, TOKENS, FixtureServer
 
 pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
@@ -47,6 +47,28 @@ def test_poisson_arrivals_match_the_target_rate_and_distribution(
     assert abs(len(received) - expected) < 4 * math.sqrt(expected), (len(received), expected)
     # The distribution: the gaps the server saw between requests are exponential at the rate.
     assert looks_exponential(gaps(received), rate, alpha=0.001), sorted(gaps(received))[:10]
+
+
+def test_external_workers_take_the_arrival_options_and_their_share_from_the_master(
+    fixture_server: FixtureServer, prompts, tmp_path: Path
+) -> None:
+    rate = 20.0
+    fixture_server.forget()
+    with locust_workers(2) as master:
+        run = run_locust(
+            fixture_server.base_url,
+            "StreamingChatUser", *master,
+            "--arrival", "poisson", "--rate", str(rate), "-t", "6", "--prompts", prompts("delay"),
+            summary=tmp_path / "s.json",
+            timeout=120,
+        )  # fmt: skip
+    assert run.returncode == 0, run.output[-3000:]
+    received = fixture_server.arrivals
+    assert run.summary["arrivals"]["sent"] == run.summary["requests"]["ok"] == len(received)
+    assert run.summary["worker_reports"] >= 2
+    expected = rate * run.summary["duration_s"]
+    assert abs(len(received) - expected) < 4 * math.sqrt(expected), (len(received), expected)
+    assert looks_exponential(gaps(received), rate, alpha=0.001)
 
 
 def test_the_in_flight_cap_drops_and_counts_arrivals(
