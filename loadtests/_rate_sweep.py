@@ -11,9 +11,14 @@ at the first step that fails; the last step that passed is the **knee**, the hig
 server sustained within the objectives. A step fails when
 - errors + shed + dropped arrivals exceed ``max_loss`` of its arrivals,
 - a gate of ``--slo`` (``ttft_p95_ms``, ``min_goodput_ratio``, ...) is violated on its window,
-- goodput stopped growing: it gained less than half of the rate added since the previous step
-  (rates measured as arrivals due in each window, so both sides carry the same noise),
+- goodput stopped growing: it gained less than half of the rate added since the previous step,
 - or nothing finished.
+
+Goodput is compared at the nominal rates: a step's goodput is taken as its efficiency (good
+requests / arrivals due in the same window, so both carry the same Poisson noise) times its
+nominal rate. Below capacity every arrival is good and that is exactly the nominal rate, so a
+window that happened to get fewer arrivals cannot end the sweep; past the knee good requests
+stop following the arrivals and the efficiency falls.
 """
 
 from __future__ import annotations
@@ -62,6 +67,17 @@ class RateStep:
         return self.view["goodput"]["requests_per_s"]
 
     @property
+    def efficiency(self) -> float:
+        """Good requests per arrival due in the window (at most 1: a window can catch answers
+        to arrivals of the one before, which says nothing about this step)."""
+        due = self.view["arrivals"]["due"]
+        return min(1.0, self.view["goodput"]["requests"] / due) if due else 0.0
+
+    @property
+    def nominal_goodput(self) -> float:
+        return self.efficiency * self.rate
+
+    @property
     def loss_rate(self) -> float:
         req, arr = self.view["requests"], self.view["arrivals"]
         attempts = req["total"] + arr["dropped"]
@@ -82,6 +98,7 @@ class RateStep:
             "goodput_rps": good["requests_per_s"],
             "goodput_output_tokens_per_s": good["output_tokens_per_s"],
             "goodput_ratio": good["ratio"],
+            "efficiency": self.efficiency,
             "loss_rate": self.loss_rate,
             "requests": req["total"],
             "errors": req["errors"],
@@ -155,12 +172,13 @@ class RateSweep:
                 f"errors+shed+dropped {step.loss_rate:.2%} > {self.p.max_loss:.2%}"
             )
         previous = self.steps[-1] if self.steps else None
-        floor = MIN_GOODPUT_GAIN * step.due_per_s
+        floor = MIN_GOODPUT_GAIN * step.rate
         if previous is not None:
-            floor = previous.goodput_rps + MIN_GOODPUT_GAIN * (step.due_per_s - previous.due_per_s)
-        if step.goodput_rps < floor:
+            floor = previous.nominal_goodput + MIN_GOODPUT_GAIN * (step.rate - previous.rate)
+        if step.nominal_goodput < floor:
             step.violations.append(
-                f"goodput stopped growing: {step.goodput_rps:.2f}/s < {floor:.2f}/s"
+                f"goodput stopped growing: {step.efficiency:.0%} of arrivals good = "
+                f"{step.nominal_goodput:.2f}/s < {floor:.2f}/s"
             )
         self.steps.append(step)
         return step

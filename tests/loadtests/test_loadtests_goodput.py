@@ -65,10 +65,13 @@ def test_recorder_counts_good_requests_turns_cache_and_arrivals() -> None:
     assert [turns[n]["prompt_tokens_per_request"] for n in (1, 2)] == [50, 90]
 
 
-def step_view(rate: float, capacity: float, errors: int = 0, ttft_ms: float = 100.0) -> dict:
-    """Ten seconds of a server that turns at most ``capacity`` requests/s into good answers."""
-    due = round(rate * 10)
-    good = round(min(rate, capacity) * 10)
+def step_view(
+    rate: float, capacity: float, errors: int = 0, ttft_ms: float = 100.0, luck: float = 1.0
+) -> dict:
+    """Ten seconds of a server that turns at most ``capacity`` requests/s into good answers;
+    ``luck`` scales the arrivals the window happened to get (Poisson noise)."""
+    due = round(rate * 10 * luck)
+    good = round(min(rate * luck, capacity) * 10)
     counts = Counts(ok=due - errors, errors=errors, arrivals=due, good=good,
                     output_tokens=10 * due, good_output_tokens=10 * good)  # fmt: skip
     metrics = {m: Reservoir() for m in METRICS}
@@ -103,6 +106,13 @@ def test_rate_sweep_knee_is_where_goodput_stops_growing() -> None:
     assert "goodput stopped growing" in format_table(
         {**step_view(2, 10), "shape": {"name": "rate-sweep", **report}, "model": "m"}
     )
+
+
+def test_window_noise_below_capacity_does_not_end_the_sweep() -> None:
+    # A window with 20% more arrivals, then one with 20% fewer: every arrival is still good.
+    report = run_sweep(capacity=10, **{"6": {"luck": 1.2}, "8": {"luck": 0.8}}).report()
+    assert report["knee"]["rate"] == 10
+    assert [s["efficiency"] for s in report["steps"][:5]] == [1.0] * 5
 
 
 def test_rate_sweep_stops_on_errors_or_a_gate() -> None:
