@@ -107,7 +107,8 @@ def format_table(summary: dict[str, Any]) -> str:
     req, thr, shape = summary["requests"], summary["throughput"], summary["shape"]
     lines = [
         f"Inferno summary - shape {shape['name']}, {summary['duration_s']:.1f} s, "
-        f"model {summary.get('model') or '?'}",
+        f"model {summary.get('model') or '?'}"
+        + (f", seed {summary['seed']}" if summary.get("seed") is not None else ""),
         f"requests  ok {req['ok']}  errors {req['errors']}  shed {req['shed']}  "
         f"(error rate {req['error_rate']:.2%}, shed rate {req['shed_rate']:.2%})",
         f"throughput  {thr['requests_per_s']:.2f} req/s  "
