@@ -31,6 +31,7 @@ METRICS = (
 CAP = 200_000
 MAX_ERROR_REASONS = 50
 MAX_TURNS = 100
+TURN_CAP = 10_000  # TTFT samples kept per turn number: 100 turns stay within a few tens of MB
 
 
 class Reservoir:
@@ -118,7 +119,7 @@ class TurnStats:
     COUNTS = ("requests", "prompt_tokens", "cached_tokens", "cache_reports")
 
     def __init__(self) -> None:
-        self.ttft = Reservoir(cap=50_000)
+        self.ttft = Reservoir(cap=TURN_CAP)
         self.counts = dict.fromkeys(self.COUNTS, 0)
 
     def merge(self, entry: dict[str, Any]) -> None:
