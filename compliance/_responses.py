@@ -206,7 +206,7 @@ def stream_events(exchange: Exchange, profile: str) -> list[dict[str, Any]]:
             fail(STREAM_HIDDEN_ERROR, f"event {index} is an error without an event type", exchange)
         kind = event.get("type") if isinstance(event, dict) else None
         _schema.check(by_type.get(kind, union), event, STREAM_SCHEMA, exchange, f"event {index}")
-        if sse_event.event is not None:
+        if sse_event.event not in (None, "message"):  # "message": no `event:` line was sent
             ensure(
                 sse_event.event == kind,
                 STREAM_EVENT_NAME,
