@@ -32,6 +32,7 @@ class StreamResult:
     usage_completion_tokens: int | None = None
     usage_prompt_tokens: int | None = None
     error: str | None = None
+    end_marker: str = DONE  # what ends a complete stream, named in the failure message
 
     @property
     def ttft_s(self) -> float | None:
@@ -63,7 +64,7 @@ class StreamResult:
         if self.error:
             return self.error
         if self.done_at is None:
-            return "stream ended without [DONE]"
+            return f"stream ended without {self.end_marker}"
         if self.finish_reason is None:
             return "stream ended without a finish_reason"
         return None
@@ -127,9 +128,14 @@ class StreamMeter:
             if choice.get("finish_reason"):
                 r.finish_reason = choice["finish_reason"]
         if text:
-            if r.first_content_at is None:
-                r.first_content_at = now
-            else:
-                r.itl_s.append(now - r.last_content_at)  # type: ignore[operator]
-            r.last_content_at = now
-            r.content_events += 1
+            self.on_content(now)
+
+    def on_content(self, now: float) -> None:
+        """An event carrying generated text arrived: the first one stops the TTFT clock."""
+        r = self.result
+        if r.first_content_at is None:
+            r.first_content_at = now
+        else:
+            r.itl_s.append(now - r.last_content_at)  # type: ignore[operator]
+        r.last_content_at = now
+        r.content_events += 1

@@ -117,6 +117,10 @@ class LLMUser(FastHttpUser):
         resp.failure(reason)
         RECORDER.error(name, reason)
 
+    def stream_meter(self, start: float) -> StreamMeter:
+        """What times this user's streams (chat and completions chunks by default)."""
+        return StreamMeter(start)
+
     def _body(self, prompt_kind: str, stream: bool) -> dict[str, Any]:
         prompt = SETTINGS.pick_prompt(self.rng)
         body: dict[str, Any] = {"model": self.model}
@@ -242,7 +246,7 @@ class LLMUser(FastHttpUser):
             _ = resp.content
             self._fail(resp, name, f"stream answered with Content-Type {content_type!r}")
             return
-        meter = StreamMeter(start)
+        meter = self.stream_meter(start)
         result = meter.result
         parser = SSEParser()
         raw = resp.stream
