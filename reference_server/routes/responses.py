@@ -39,6 +39,7 @@ from ._common import (
 )
 
 PAGE_DEFAULT, PAGE_MAX = 20, 100
+SAMPLING = ("temperature", "top_p")
 
 
 @dataclass
@@ -64,11 +65,13 @@ def prepare_response(request: Request, body: dict[str, Any]) -> PreparedResponse
     model, conversation, tokens = _prompt(request, body)
     plan = conversation.plan
     want_logprobs = LOGPROBS in (body.get("include") or ())
+    # Only what the Responses API defines reaches the sampler (no chat extras such as `stop`).
+    sampling = {key: body.get(key) for key in SAMPLING}
     generation = conversation_generation(
         request,
         model,
         tokens,
-        body,
+        sampling,
         max_tokens=body.get("max_output_tokens"),
         grammar=plan.grammar if plan else text_format_grammar(body),
         logprobs=(body.get("top_logprobs") or 0) if want_logprobs else None,
