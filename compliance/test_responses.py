@@ -20,7 +20,7 @@ def _needs_responses(caps: Capabilities) -> None:
     caps.need("responses")
 
 
-def test_response_shape_and_usage(client: ApiClient, settings: Settings, model: str) -> None:
+def test_responses_shape_and_usage(client: ApiClient, settings: Settings, model: str) -> None:
     body, ex = r.create(client, settings.profile, r.body(model, max_output_tokens=32))
     ensure(body["object"] == "response", f"{r.OBJECT}.object", "object must be 'response'", ex)
     ensure(
@@ -41,7 +41,7 @@ def test_response_shape_and_usage(client: ApiClient, settings: Settings, model: 
         r.check_usage(body.get("usage"), 32, ex)
 
 
-def test_request_fields_are_echoed(client: ApiClient, settings: Settings, model: str) -> None:
+def test_responses_echo_request_fields(client: ApiClient, settings: Settings, model: str) -> None:
     metadata = {"suite": "inferno"}
     request = r.body(model, instructions="Answer briefly.", metadata=metadata)
     body, ex = r.create(client, settings.profile, request)
@@ -59,7 +59,7 @@ def test_request_fields_are_echoed(client: ApiClient, settings: Settings, model:
         )
 
 
-def test_max_output_tokens_gives_incomplete(
+def test_responses_max_output_tokens_gives_incomplete(
     client: ApiClient, settings: Settings, model: str
 ) -> None:
     prompt = r.long_prompt(client, settings.profile, model)
@@ -104,7 +104,7 @@ def _forced_call(client: ApiClient, settings: Settings, model: str) -> tuple[dic
     return body, calls[0], ex
 
 
-def test_forced_function_call(
+def test_responses_forced_function_call(
     client: ApiClient, settings: Settings, model: str, caps: Capabilities
 ) -> None:
     caps.need("responses_tools")
@@ -125,7 +125,7 @@ def test_forced_function_call(
     )
 
 
-def test_function_call_output_round_trip(
+def test_responses_function_call_output_round_trip(
     client: ApiClient, settings: Settings, model: str, caps: Capabilities
 ) -> None:
     caps.need("responses_tools")
@@ -143,7 +143,7 @@ def test_function_call_output_round_trip(
     ensure(r.items_of(body, "message"), f"{r.TOOL_OUTPUT}.message", "no answer message", ex)
 
 
-def test_text_format_json_schema(
+def test_responses_text_format_json_schema(
     client: ApiClient, settings: Settings, model: str, caps: Capabilities
 ) -> None:
     caps.need("response_format")

@@ -19,7 +19,7 @@ def _needs_store(caps: Capabilities) -> None:
     caps.need("responses_store")
 
 
-def test_retrieve_stored_response(client: ApiClient, settings: Settings, model: str) -> None:
+def test_responses_retrieve_stored(client: ApiClient, settings: Settings, model: str) -> None:
     created, _ = r.create(client, settings.profile, r.body(model))
     exchange = client.get(f"{r.PATH}/{created['id']}")
     got = expect_ok(exchange, "getResponse", settings.profile, r.STORE_RETRIEVE)
@@ -32,7 +32,7 @@ def test_retrieve_stored_response(client: ApiClient, settings: Settings, model: 
         )
 
 
-def test_input_items(client: ApiClient, settings: Settings, model: str) -> None:
+def test_responses_input_items(client: ApiClient, settings: Settings, model: str) -> None:
     first, second = "First message.", "Second message."
     conversation = [{"role": "user", "content": first}, {"role": "user", "content": second}]
     created, _ = r.create(client, settings.profile, r.body(model, conversation))
@@ -49,7 +49,7 @@ def test_input_items(client: ApiClient, settings: Settings, model: str) -> None:
         )
 
 
-def test_delete(client: ApiClient, settings: Settings, model: str) -> None:
+def test_responses_delete(client: ApiClient, settings: Settings, model: str) -> None:
     created, _ = r.create(client, settings.profile, r.body(model))
     deleted = client.request("DELETE", f"{r.PATH}/{created['id']}")
     ensure(
@@ -62,13 +62,15 @@ def test_delete(client: ApiClient, settings: Settings, model: str) -> None:
     expect_error(again, {404}, settings.profile, f"{r.STORE_DELETE}.gone")
 
 
-def test_store_false_is_not_kept(client: ApiClient, settings: Settings, model: str) -> None:
+def test_responses_store_false_is_not_kept(
+    client: ApiClient, settings: Settings, model: str
+) -> None:
     created, _ = r.create(client, settings.profile, r.body(model, store=False))
     exchange = client.get(f"{r.PATH}/{created['id']}")
     expect_error(exchange, {404}, settings.profile, r.STORE_FALSE)
 
 
-def test_previous_response_id(client: ApiClient, settings: Settings, model: str) -> None:
+def test_responses_previous_response_id(client: ApiClient, settings: Settings, model: str) -> None:
     opening = "My name is Ada. Please remember it."
     question = "What is my name?"
     first, _ = r.create(client, settings.profile, r.body(model, opening))

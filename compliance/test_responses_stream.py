@@ -23,7 +23,9 @@ def _streamed(client: ApiClient, settings: Settings, request: dict) -> tuple[lis
     return events, r.check_order(events, exchange), exchange
 
 
-def test_stream_events_and_order(client: ApiClient, settings: Settings, model: str) -> None:
+def test_responses_stream_events_and_order(
+    client: ApiClient, settings: Settings, model: str
+) -> None:
     events, final, ex = _streamed(client, settings, r.body(model, max_output_tokens=32))
     deltas = "".join(e["delta"] for e in events if e["type"] == "response.output_text.delta")
     ensure(
@@ -37,7 +39,9 @@ def test_stream_events_and_order(client: ApiClient, settings: Settings, model: s
         r.check_usage(final.get("usage"), 32, ex)
 
 
-def test_stream_equals_non_stream(client: ApiClient, settings: Settings, model: str) -> None:
+def test_responses_stream_equals_non_stream(
+    client: ApiClient, settings: Settings, model: str
+) -> None:
     request = r.body(model)
     whole, _ = r.create(client, settings.profile, request, r.STREAM_EQUIVALENCE)
     _, final, ex = _streamed(client, settings, request)
@@ -50,7 +54,7 @@ def test_stream_equals_non_stream(client: ApiClient, settings: Settings, model: 
     )
 
 
-def test_stream_incomplete(client: ApiClient, settings: Settings, model: str) -> None:
+def test_responses_stream_incomplete(client: ApiClient, settings: Settings, model: str) -> None:
     prompt = r.long_prompt(client, settings.profile, model)
     if prompt is None:
         pytest.skip("the model answers every probe prompt within 16 tokens")
@@ -71,7 +75,7 @@ def test_stream_incomplete(client: ApiClient, settings: Settings, model: str) ->
     )
 
 
-def test_stream_function_call(
+def test_responses_stream_function_call(
     client: ApiClient, settings: Settings, model: str, caps: Capabilities
 ) -> None:
     caps.need("responses_tools")

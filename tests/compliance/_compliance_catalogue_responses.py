@@ -187,9 +187,9 @@ def _no_responses(method: str, path: str, raw: bytes) -> Reply | None:
     return None
 
 
-STREAM = "test_stream_events_and_order"
-INCOMPLETE = "test_max_output_tokens_gives_incomplete"
-SHAPE = "test_response_shape_and_usage"
+STREAM = "test_responses_stream_events_and_order"
+INCOMPLETE = "test_responses_max_output_tokens_gives_incomplete"
+SHAPE = "test_responses_shape_and_usage"
 
 RESPONSES_CASES: tuple[Case, ...] = (
     Case(
@@ -248,14 +248,14 @@ RESPONSES_CASES: tuple[Case, ...] = (
         "responses-completed-event-for-incomplete",
         "vLLM: a response.completed event that carries an incomplete response",
         Mutation(events=_on_events(_completed_event_for_incomplete)),
-        "test_stream_incomplete",
+        "test_responses_stream_incomplete",
         "responses.stream",
     ),
     Case(
         "responses-arguments-object",
         "Codex-facing proxies: function_call.arguments as an object instead of a JSON string",
         Mutation(json=_on_response(_arguments_as_object)),
-        "test_forced_function_call",
+        "test_responses_forced_function_call",
         "responses.tools",
     ),
     Case(
@@ -291,14 +291,14 @@ RESPONSES_CASES: tuple[Case, ...] = (
         "responses-delete-keeps",
         "servers whose DELETE answers 200 but keeps the response",
         Mutation(handle=_delete_keeps),
-        "test_delete",
+        "test_responses_delete",
         "responses.store.delete",
     ),
     Case(
         "responses-store-false-kept",
         "servers that store every response, store: false included",
         Mutation(request=_ignore_store_false),
-        "test_store_false",
+        "test_responses_store_false",
         "responses.store.false",
     ),
     Case(
@@ -314,7 +314,7 @@ RESPONSES_CASES: tuple[Case, ...] = (
         "responses-control-passthrough",
         "the reference server's Responses API behind an identity proxy",
         Mutation(),
-        "responses",
+        "test_responses_stream or test_responses_store or test_responses_shape",
         control=True,
     ),
     Case(
