@@ -65,6 +65,8 @@ def tool_plan(
         if unknown:
             raise invalid_request(f"tool_choice names an unknown function '{unknown[0]}'", param)
         chosen = [f for f in functions if f.name in set(only)]
+        if not chosen:
+            raise invalid_request("tool_choice allows no function", param)
     required = mode == "required"
     return ToolPlan(tuple(chosen), _grammar(chosen, required), required)
 

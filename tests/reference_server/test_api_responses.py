@@ -201,6 +201,13 @@ def test_logprobs_when_included(http: httpx.Client) -> None:
             {"tools": [ADD_TOOL], "tool_choice": {"type": "function", "name": "x"}},
             "tool_choice.name",
         ),
+        (
+            {
+                "tools": [ADD_TOOL],
+                "tool_choice": {"type": "allowed_tools", "mode": "auto", "tools": []},
+            },
+            "tool_choice.tools",
+        ),
         ({"background": True}, "background"),
         ({"conversation": "conv_1"}, "conversation"),
         ({"prompt": {"id": "pmpt_1"}}, "prompt"),

@@ -57,6 +57,9 @@ def test_plan_modes_and_names() -> None:
     with pytest.raises(ApiError) as caught:
         tool_plan([ADD], "required", ["missing"], param="tool_choice.name")
     assert caught.value.status == 400 and caught.value.param == "tool_choice.name"
+    with pytest.raises(ApiError) as caught:
+        tool_plan([ADD], "auto", [], param="tool_choice.tools")
+    assert caught.value.param == "tool_choice.tools"
 
 
 @pytest.mark.parametrize("mode", ["auto", "required"])
