@@ -14,6 +14,7 @@ AREAS = (
     "completions",
     "streaming",
     "embeddings",
+    "responses",
     "errors",
     "sdk",
     "fuzz",

@@ -21,6 +21,9 @@ FEATURES = (
     "echo",
     "seed",
     "compression",
+    "responses",
+    "responses_tools",
+    "responses_store",
 )
 
 # (option, env var, default, help). The env var is the default so a CLI flag always wins.

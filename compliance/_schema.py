@@ -61,5 +61,10 @@ def chunk(operation_id: str, profile: str) -> jsonschema.protocols.Validator:
     return specs.stream_event_validator(operation_id, profile=profile)
 
 
+def chunks_by_type(operation_id: str, profile: str) -> dict[str, Any]:
+    """One validator per event `type` for streams keyed by type (empty for chat streams)."""
+    return specs.stream_event_validators(operation_id, profile=profile)
+
+
 def error_envelope(profile: str) -> jsonschema.protocols.Validator:
     return specs.error_validator(profile=profile)

@@ -18,7 +18,11 @@ from compliance._capabilities import Capabilities
 from compliance._failure import ComplianceFailure
 from compliance._options import Settings
 
-NEEDS = {"createCompletion": "completions", "createEmbedding": "embeddings"}
+NEEDS = {
+    "createCompletion": "completions",
+    "createEmbedding": "embeddings",
+    "createResponse": "responses",
+}
 
 
 @pytest.mark.preset("extended")

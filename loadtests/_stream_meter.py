@@ -43,6 +43,7 @@ class StreamResult:
     answer: list[str] | None = None  # the answer's text, when the meter was asked to keep it
     answer_chars: int = 0
     error: str | None = None
+    end_marker: str = DONE  # what ends a complete stream, named in the failure message
 
     @property
     def ttft_s(self) -> float | None:
@@ -86,7 +87,7 @@ class StreamResult:
         if self.error:
             return self.error
         if self.done_at is None:
-            return "stream ended without [DONE]"
+            return f"stream ended without {self.end_marker}"
         if self.finish_reason is None:
             return "stream ended without a finish_reason"
         return None
@@ -160,19 +161,27 @@ class StreamMeter:
                 r.finish_reason = choice["finish_reason"]
         if reasoning and r.first_reasoning_at is None:
             r.first_reasoning_at = now
-        if (answer or calls) and r.first_answer_at is None:
-            r.first_answer_at = now
         if answer and r.answer is not None and r.answer_chars < MAX_KEPT_CHARS:
             kept = answer[: MAX_KEPT_CHARS - r.answer_chars]
             r.answer.append(kept)
             r.answer_chars += len(kept)
         if reasoning or answer or calls:
-            if r.first_content_at is None:
-                r.first_content_at = now
-            else:
-                r.itl_s.append(now - r.last_content_at)  # type: ignore[operator]
-            r.last_content_at = now
-            r.content_events += 1
+            self.on_content(now, answer=bool(answer or calls))
+
+    def on_content(self, now: float, *, answer: bool = True) -> None:
+        """An event carrying generated text arrived: the first one stops the TTFT clock.
+
+        `answer`: the text is (part of) the answer or a tool call, not reasoning.
+        """
+        r = self.result
+        if answer and r.first_answer_at is None:
+            r.first_answer_at = now
+        if r.first_content_at is None:
+            r.first_content_at = now
+        else:
+            r.itl_s.append(now - r.last_content_at)  # type: ignore[operator]
+        r.last_content_at = now
+        r.content_events += 1
 
 
 def cached_tokens(usage: dict[str, Any]) -> int | None:

@@ -156,6 +156,10 @@ class LLMUser(FastHttpUser):
         resp.failure(reason)
         RECORDER.error(name, reason)
 
+    def stream_meter(self, start: float, *, keep_answer: bool = False) -> StreamMeter:
+        """What times this user's streams (chat and completions chunks by default)."""
+        return StreamMeter(start, keep_answer=keep_answer)
+
     def _body(self, prompt_kind: str, stream: bool) -> dict[str, Any]:
         prompt = SETTINGS.pick_prompt(self.rng)
         if prompt_kind == "chat":
@@ -322,7 +326,7 @@ class LLMUser(FastHttpUser):
             _ = resp.content
             self._fail(resp, name, f"stream answered with Content-Type {content_type!r}")
             return None
-        meter = StreamMeter(start, keep_answer=turn is not None)
+        meter = self.stream_meter(start, keep_answer=turn is not None)
         result = meter.result
         parser = SSEParser()
         raw = resp.stream

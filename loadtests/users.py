@@ -7,6 +7,7 @@ locust -f loadtests --host http://127.0.0.1:8000/v1                   # MixedUse
 locust -f loadtests --host http://127.0.0.1:8000/v1 StreamingChatUser # one kind
 """
 
+from loadtests._responses_user import StreamingResponsesUser
 from loadtests._users import (
     ChatUser,
     CompletionUser,
@@ -23,4 +24,5 @@ __all__ = [
     "EmbeddingUser",
     "MixedUser",
     "StreamingChatUser",
+    "StreamingResponsesUser",
 ]

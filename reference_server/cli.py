@@ -116,6 +116,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="events one stream may buffer before its generation pauses (default: 32)",
     )
     serve.add_argument(
+        "--responses-store",
+        type=int,
+        default=1024,
+        help="stored responses kept in memory for retrieval and previous_response_id; the least "
+        "recently used is evicted (default: 1024; 0 stores none)",
+    )
+    serve.add_argument(
         "--no-repack",
         action="store_true",
         help="load weights as stored, without llama.cpp's CPU-specific repacking (a workaround "
@@ -152,6 +159,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         sse_keepalive_s=args.sse_keepalive_s,
         compression_min_bytes=args.compression_min_bytes,
         stream_buffer=args.stream_buffer,
+        responses_store=args.responses_store,
         no_repack=args.no_repack,
     )
 

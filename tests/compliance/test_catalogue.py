@@ -12,14 +12,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _compliance_catalogue import CASES, Case
+from _compliance_catalogue import CASES as CHAT_CASES
+from _compliance_catalogue import Case
+from _compliance_catalogue_responses import RESPONSES_CASES
 from _compliance_proxy import MutatingProxy
 
-pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
+# `make test-fast` leaves it out; every case is a whole suite run, so the module outlasts the
+# default per-test timeout (the runs themselves are bounded by RUN_TIMEOUT_S each).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 ROOT = Path(__file__).resolve().parents[2]
 PARALLEL = 3  # suite runs at once; each is mostly waiting on the tiny model
 RUN_TIMEOUT_S = 120
+CASES = (*CHAT_CASES, *RESPONSES_CASES)
 
 
 def run_suite(base_url: str, case: Case, report_dir: Path) -> dict[str, Any]:

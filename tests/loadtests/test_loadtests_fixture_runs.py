@@ -33,8 +33,15 @@ def test_ttft_and_itl_match_injected_delays(
     # itself be close to the injected delays for the test to mean anything.
     truth_ttft = statistics.mean(fixture_server.truth["ttft"])
     truth_itl = statistics.mean(fixture_server.truth["itl"])
-    assert abs(truth_ttft - FIRST_TOKEN_S * 1000) < 3 * TOLERANCE_MS
-    assert abs(truth_itl - ITL_S * 1000) < 3 * TOLERANCE_MS
+    if not (
+        abs(truth_ttft - FIRST_TOKEN_S * 1000) < 3 * TOLERANCE_MS
+        and abs(truth_itl - ITL_S * 1000) < 3 * TOLERANCE_MS
+    ):
+        pytest.skip(
+            f"the machine is too busy to time 5 ms: the fixture's own sleeps took "
+            f"{truth_ttft:.1f} / {truth_itl:.1f} ms for {FIRST_TOKEN_S * 1000:.0f} / "
+            f"{ITL_S * 1000:.0f} ms"
+        )
     # The role chunk arrives at once; TTFT must wait for the first real token.
     assert abs(m["ttft_ms"]["mean"] - truth_ttft) < TOLERANCE_MS, (m["ttft_ms"], truth_ttft)
     assert abs(m["itl_ms"]["mean"] - truth_itl) < TOLERANCE_MS, (m["itl_ms"], truth_itl)

@@ -19,6 +19,7 @@ ROUTES = {
     "completions.stream": "/v1/completions",
     "embeddings": "/v1/embeddings",
     "conversation": "/v1/chat/completions",
+    "responses.stream": "/v1/responses",
 }
 _SAMPLE = re.compile(r"^(\w+)(?:\{(.*)\})?\s+([0-9.eE+-]+)$")
 
@@ -54,7 +55,15 @@ def assert_matches_server(summary: dict[str, Any], before: tuple, after: tuple) 
 
 
 @pytest.mark.parametrize(
-    "user_class", ["ChatUser", "StreamingChatUser", "CompletionUser", "EmbeddingUser", None]
+    "user_class",
+    [
+        "ChatUser",
+        "StreamingChatUser",
+        "CompletionUser",
+        "EmbeddingUser",
+        "StreamingResponsesUser",
+        None,
+    ],
 )
 def test_user_class_matches_server_metrics(
     warm_reference_server: Any, tmp_path: Path, user_class: str | None
@@ -74,9 +83,9 @@ def test_user_class_matches_server_metrics(
     assert summary["user_classes"] == [user_class or "MixedUser"]
     assert summary["model"] == "inferno-tiny"  # discovered from /v1/models
     assert_matches_server(summary, before, after)
-    if user_class in ("StreamingChatUser", "CompletionUser"):
+    if user_class in ("StreamingChatUser", "CompletionUser", "StreamingResponsesUser"):
         assert summary["metrics"]["ttft_ms"]["count"] > 0
-        assert summary["tokens"]["responses_estimated"] == 0  # usage chunk was requested
+        assert summary["tokens"]["responses_estimated"] == 0  # usage came with the stream
 
 
 def test_processes_2_aggregates_workers(warm_reference_server: Any, tmp_path: Path) -> None:
