@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 import jsonschema
 
 import specs
 from compliance._failure import fail
+from compliance.rules import Rule
 
 if TYPE_CHECKING:
     from compliance._client import Exchange
@@ -41,16 +43,40 @@ def explain(validator: jsonschema.protocols.Validator, instance: Any, limit: int
     return lines
 
 
+def cause(validator: jsonschema.protocols.Validator, instance: Any, scope: str) -> str | None:
+    """A stable name for the first violation, the same whatever ids or values the body holds:
+    one missing field is one root cause however many checks read that body."""
+    errors = sorted(validator.iter_errors(instance), key=lambda e: len(list(e.absolute_path)))
+    if not errors:
+        return None
+    leaf = _leaf_errors(errors[0])[0]
+    path = _json_path(leaf.absolute_path)
+    path = re.sub(r"\[\d+\]", "[*]", path)
+    if leaf.validator == "required":
+        what = leaf.message
+    elif leaf.validator in ("type", "enum", "const", "format", "minimum", "maximum"):
+        what = f"{leaf.validator} {str(leaf.validator_value)[:80]}"
+    else:
+        what = str(leaf.validator)
+    return f"{scope} {path}: {what}".strip()
+
+
 def check(
     validator: jsonschema.protocols.Validator,
     instance: Any,
-    rule: str,
+    rule: Rule,
     exchange: Exchange | None,
     what: str = "response body",
+    scope: str = "",
 ) -> None:
     problems = explain(validator, instance)
     if problems:
-        fail(rule, f"{what} violates the spec:\n    " + "\n    ".join(problems), exchange)
+        fail(
+            rule,
+            f"{what} violates the spec:\n    " + "\n    ".join(problems),
+            exchange,
+            cause=cause(validator, instance, scope),
+        )
 
 
 def response(operation_id: str, status: int, profile: str) -> jsonschema.protocols.Validator:
