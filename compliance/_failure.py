@@ -29,6 +29,7 @@ class ComplianceFailure(AssertionError):
         # A bare id must be declared too (UndeclaredRule otherwise); modules pass Rule objects
         # bound at import, and tests/compliance/test_rules.py rejects undeclared literal ids.
         rule = rule if isinstance(rule, Rule) else get(rule)
+        _exercised.add(rule.id)
         self.rule = rule
         self.message = message
         self.exchange = exchange
@@ -53,6 +54,18 @@ class ComplianceFailure(AssertionError):
         return data
 
 
+# Rules the running check has evaluated, passed or not: what its verdict covers.
+_exercised: set[str] = set()
+
+
+def start_check() -> None:
+    _exercised.clear()
+
+
+def exercised() -> list[str]:
+    return sorted(_exercised)
+
+
 def fail(
     rule: Rule | str, message: str, exchange: Exchange | None = None, cause: str | None = None
 ) -> NoReturn:
@@ -68,3 +81,4 @@ def ensure(
 ) -> None:
     if not condition:
         fail(rule, message, exchange, cause)
+    _exercised.add(rule.id if isinstance(rule, Rule) else get(rule).id)

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from compliance import _baseline, _report
-from compliance._failure import ComplianceFailure
+from compliance._failure import ComplianceFailure, exercised, start_check
 from compliance._options import PRESETS, Settings, add_options
 
 _SETTINGS_KEY = pytest.StashKey[Settings]()
@@ -77,11 +77,17 @@ def _is_compliance_item(item: pytest.Item) -> bool:
     return Path(item.path).resolve().parent == _HERE
 
 
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    start_check()
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
     if not _is_compliance_item(item):
         return report
+    if call.when == "call":
+        report.user_properties.append(("inferno_rules", exercised()))
     if call.excinfo is not None and isinstance(call.excinfo.value, ComplianceFailure):
         for key, value in call.excinfo.value.details().items():
             report.user_properties.append((f"inferno_{key}", value))
