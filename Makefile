@@ -5,9 +5,13 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NEWMAN := .tools/newman/node_modules/.bin/newman
 NEWMAN_VERSION := 6.2.2
+# instructor cannot share the main environment with the newest openai (jiter pins): its own.
+CLIENTS_ENV := .tools/clients-instructor
+CLIENTS_PY := $(CLIENTS_ENV)/bin/python
+INSTRUCTOR_VERSION := 1.17.0
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-fast lint format model newman postman compat bench clean help
+.PHONY: demo test test-fast lint format model newman postman compat bench clean help clients-env
 
 help:
 	@echo "make demo   - start the reference server on the tiny model, run the suite and a load profile"
@@ -16,6 +20,7 @@ help:
 	@echo "make lint   - ruff check and format check"
 	@echo "make bench  - reference server vs llama-cpp-python's server and llama-server (first run builds llama-server)"
 	@echo "make compat - compliance suite against all three servers, writes docs/compatibility.md"
+	@echo "make clients-env - the separate environment the clients area runs instructor in"
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +36,12 @@ $(NEWMAN):
 
 newman: $(NEWMAN)
 
+$(CLIENTS_PY):
+	$(PYTHON) -m venv $(CLIENTS_ENV)
+	$(CLIENTS_PY) -m pip install --quiet "instructor==$(INSTRUCTOR_VERSION)"
+
+clients-env: $(CLIENTS_PY)
+
 postman: $(STAMP)
 	$(PY) -m postman.generate
 
@@ -43,7 +54,7 @@ compat: model
 demo: model
 	$(PY) -m inferno.demo
 
-test: model newman
+test: model newman clients-env
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest tests -p no:cacheprovider $(PYTEST_ARGS)

@@ -25,6 +25,7 @@ class ComplianceFailure(AssertionError):
         message: str,
         exchange: Exchange | None = None,
         cause: str | None = None,
+        reproduce: str | None = None,
     ) -> None:
         # A bare id must be declared too (UndeclaredRule otherwise); modules pass Rule objects
         # bound at import, and tests/compliance/test_rules.py rejects undeclared literal ids.
@@ -34,6 +35,7 @@ class ComplianceFailure(AssertionError):
         self.message = message
         self.exchange = exchange
         self.cause = cause or rule.id
+        self.reproduce = reproduce  # a command, where no single exchange reproduces it
         super().__init__(self.render())
 
     def render(self) -> str:
@@ -51,6 +53,8 @@ class ComplianceFailure(AssertionError):
         }
         if self.exchange is not None:
             data.update(self.exchange.summary())
+        if self.reproduce:
+            data["curl"] = self.reproduce
         return data
 
 
@@ -67,9 +71,13 @@ def exercised() -> list[str]:
 
 
 def fail(
-    rule: Rule | str, message: str, exchange: Exchange | None = None, cause: str | None = None
+    rule: Rule | str,
+    message: str,
+    exchange: Exchange | None = None,
+    cause: str | None = None,
+    reproduce: str | None = None,
 ) -> NoReturn:
-    raise ComplianceFailure(rule, message, exchange, cause)
+    raise ComplianceFailure(rule, message, exchange, cause, reproduce)
 
 
 def ensure(

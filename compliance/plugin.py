@@ -29,6 +29,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "preset(name): smallest preset (core|extended|full) that runs this test"
     )
     config.addinivalue_line("markers", "feature(name): optional server feature the test needs")
+    config.addinivalue_line("markers", "clients_area: runs in preset full or with --clients")
     settings = Settings.from_config(config)
     config.stash[_SETTINGS_KEY] = settings
     if settings.errors:
@@ -63,6 +64,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         marker = item.get_closest_marker("preset")
         needed = PRESETS.index(marker.args[0]) if marker and _is_compliance_item(item) else 0
+        if settings.clients and item.get_closest_marker("clients_area"):
+            needed = 0
         (selected if needed <= level else deselected).append(item)
     if deselected:
         config.hook.pytest_deselected(items=deselected)

@@ -84,6 +84,7 @@ def test_fuzz(
             f"{operation_id}: schemathesis found a deviation (rerun with --fuzz-seed {run_seed}):\n"
             f"{_summary(exc)}\n  reproduce: {_clip(curl, 3000)}",
             cause=f"fuzz.{mode} {operation_id} {_kinds(_summary(exc))}",
+            reproduce=curl if case else None,
         ) from None
 
 
