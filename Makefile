@@ -5,9 +5,11 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NEWMAN := .tools/newman/node_modules/.bin/newman
 NEWMAN_VERSION := 6.2.2
-# instructor cannot share the main environment with the newest openai (jiter pins): its own.
-CLIENTS_ENV := .tools/clients-instructor
-CLIENTS_PY := $(CLIENTS_ENV)/bin/python
+# The clients area's libraries, outside the main environment: the [clients] extra, and
+# instructor on its own (its jiter pin clashes with the newest openai).
+CLIENTS_PY := .tools/clients/bin/python
+CLIENTS_STAMP := .tools/clients/.installed
+INSTRUCTOR_PY := .tools/clients-instructor/bin/python
 INSTRUCTOR_VERSION := 1.17.0
 PYTEST_ARGS ?=
 
@@ -20,7 +22,7 @@ help:
 	@echo "make lint   - ruff check and format check"
 	@echo "make bench  - reference server vs llama-cpp-python's server and llama-server (first run builds llama-server)"
 	@echo "make compat - compliance suite against all three servers, writes docs/compatibility.md"
-	@echo "make clients-env - the separate environment the clients area runs instructor in"
+	@echo "make clients-env - the environments the clients area runs client libraries in (.tools/)"
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,11 +38,16 @@ $(NEWMAN):
 
 newman: $(NEWMAN)
 
-$(CLIENTS_PY):
-	$(PYTHON) -m venv $(CLIENTS_ENV)
-	$(CLIENTS_PY) -m pip install --quiet "instructor==$(INSTRUCTOR_VERSION)"
+$(CLIENTS_STAMP): pyproject.toml
+	test -x $(CLIENTS_PY) || $(PYTHON) -m venv .tools/clients
+	$(CLIENTS_PY) -m pip install --quiet -e '.[clients]'
+	touch $(CLIENTS_STAMP)
 
-clients-env: $(CLIENTS_PY)
+$(INSTRUCTOR_PY):
+	$(PYTHON) -m venv .tools/clients-instructor
+	$(INSTRUCTOR_PY) -m pip install --quiet "instructor==$(INSTRUCTOR_VERSION)"
+
+clients-env: $(CLIENTS_STAMP) $(INSTRUCTOR_PY)
 
 postman: $(STAMP)
 	$(PY) -m postman.generate

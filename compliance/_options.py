@@ -46,8 +46,8 @@ _OPTIONS: tuple[tuple[str, str, str | None, str], ...] = (
         "--clients-python",
         "INFERNO_CLIENTS_PYTHON",
         None,
-        "Interpreter for client libraries missing from this environment (instructor: "
-        "`make clients-env` creates .tools/clients-instructor).",
+        "Interpreters (comma-separated) for client libraries missing from this environment; "
+        "`make clients-env` creates .tools/clients and .tools/clients-instructor, used anyway.",
     ),
 )
 

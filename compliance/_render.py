@@ -55,7 +55,7 @@ def markdown(data: dict[str, Any]) -> str:
         lines += ["|---|---|---|---|---|"]
         for d in deviations:
             checks = ", ".join(f"`{c}`" for c in d["checks"])
-            cells = [d["severity"], f"`{d['rule']}`", _cell(d["cause"]), checks]
+            cells = [d["severity"], f"`{d['rule']}`", _cell(_cause(d)), checks]
             lines.append("| " + " | ".join([*cells, ", ".join(d["clients"]) or "–"]) + " |")
     failures = [r for r in data["results"] if r["outcome"] in ("failed", "known")]
     if failures:
@@ -82,6 +82,13 @@ def markdown(data: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _cause(deviation: dict[str, Any]) -> str:
+    """The cause, or what the first failure said where the cause is the rule itself."""
+    if deviation["cause"] == deviation["rule"]:
+        return deviation.get("message") or deviation["cause"]
+    return deviation["cause"]
+
+
 def _cell(text: object) -> str:
     return " ".join(str(text).split()).replace("|", "\\|")
 
@@ -93,6 +100,7 @@ body{font-family:system-ui,sans-serif;margin:1.5rem auto;max-width:72rem;padding
 overflow-wrap:anywhere}
 table{border-collapse:collapse;margin:.6rem 0;max-width:100%}
 td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:left;vertical-align:top}
+th{overflow-wrap:normal}
 .num{text-align:right}.passed{color:#176617}.failed{color:#b00020}.skipped{color:#777}
 .known{color:#a06000}.sev-breaks-clients{color:#fff;background:#b00020}
 .sev-contract{background:#ffe3b3}.sev-strict{background:#e4e4f7}
@@ -115,7 +123,7 @@ def html(data: dict[str, Any]) -> str:
     deviations = "".join(
         f"<tr><td><span class='badge sev-{e(d['severity'])}'>{e(d['severity'])}</span></td>"
         f"<td><code>{e(d['rule'])}</code><br><small>{e(d['reason'])}</small></td>"
-        f"<td>{e(d['cause'])}</td>"
+        f"<td>{e(_cause(d))}</td>"
         f"<td>{'<br>'.join(f'<code>{e(c)}</code>' for c in d['checks'])}</td>"
         f"<td>{e(', '.join(d['clients']) or '–')}</td></tr>"
         for d in data.get("deviations") or []

@@ -2,12 +2,15 @@
 
 Each client library runs its flows in its own process (`_client_flows.py`), pointed at a
 recording forwarder, so a failure names the client, its version and the HTTP exchanges of the
-flow. A library missing here runs under --clients-python (instructor cannot share a virtualenv
-with the newest openai: their jiter pins clash), or is skipped with the reason.
+flow. A library missing from the suite's environment runs under the first interpreter that has
+it (--clients-python, then .tools/clients and .tools/clients-instructor from `make clients-env`:
+instructor cannot share a virtualenv with the newest openai, their jiter pins clash), or is
+skipped with the reason.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import subprocess
@@ -66,16 +69,31 @@ RULES: dict[tuple[str, str], Rule] = {
     for key, what in WHAT.items()
 }
 FLOW_FILE = Path(flows.__file__)
-DEFAULT_CLIENTS_PYTHON = ".tools/clients-instructor/bin/python"
+DEFAULT_CLIENTS_PYTHONS = (".tools/clients/bin/python", ".tools/clients-instructor/bin/python")
+
+
+def interpreters(settings: Settings) -> list[str]:
+    """Where client libraries may live: this environment, --clients-python (comma-separated),
+    then the environments `make clients-env` creates."""
+    found = [sys.executable]
+    given = [p.strip() for p in (settings.clients_python or "").split(",") if p.strip()]
+    made = [str(Path.cwd() / p) for p in DEFAULT_CLIENTS_PYTHONS]
+    return found + given + [p for p in made if Path(p).exists()]
+
+
+@functools.cache
+def _has(python: str, module: str) -> bool:
+    probe = f"import importlib.util, sys; sys.exit(importlib.util.find_spec({module!r}) is None)"
+    try:
+        return subprocess.run([python, "-c", probe], timeout=60, check=False).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
 
 
 def _interpreter(client: str, settings: Settings) -> str | None:
     if importlib.util.find_spec(MODULES[client]) is not None:
         return sys.executable
-    if settings.clients_python:
-        return settings.clients_python
-    made = Path.cwd() / DEFAULT_CLIENTS_PYTHON  # what `make clients-env` creates
-    return str(made) if made.exists() else None
+    return next((p for p in interpreters(settings)[1:] if _has(p, MODULES[client])), None)
 
 
 @pytest.fixture(scope="module")
@@ -96,9 +114,11 @@ def _run_client(
 ) -> dict[str, Any]:
     python = _interpreter(client, settings)
     if python is None:
-        return {"missing": f"{NAMES[client]} is not installed here: install the [clients] extra"
-                + (" or pass --clients-python (instructor: `make clients-env`, then "
-                   "--clients-python .tools/clients-instructor/bin/python)")}  # fmt: skip
+        return {
+            "missing": f"{NAMES[client]} is installed in none of {interpreters(settings)}: "
+            "run `make clients-env`, install the [clients] extra, or name an interpreter "
+            "that has it with --clients-python"
+        }
     cfg = {
         "base_url": recorder.base_url,
         "api_key": settings.api_key or "inferno-no-key",

@@ -113,8 +113,8 @@ def test_token_id_input(client: ApiClient, settings: Settings, embedding_model: 
     # A mandatory input form, not an optional feature: a 4xx here is a failure.
     for value, count in (([1, 2, 3], 1), ([[1, 2, 3], [4, 5]], 2)):
         exchange = client.post("/embeddings", {"model": embedding_model, "input": value})
-        if exchange.status is not None and 400 <= exchange.status < 500:
-            fail(TOKEN_IDS, f"token-id input {value} rejected ({exchange.status})", exchange)
+        if exchange.status is not None and exchange.status != 200:
+            fail(TOKEN_IDS, f"token-id input {value} was answered {exchange.status}", exchange)
         body = expect_ok(exchange, OP, settings.profile)
         _vectors(body, exchange, count)
 
