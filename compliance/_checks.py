@@ -87,7 +87,12 @@ def expect_ok(exchange: Exchange, operation_id: str, profile: str) -> Any:
     )
     body = parse_json(exchange)
     _schema.check(
-        _schema.response(operation_id, 200, profile), body, R.SCHEMA, exchange, scope=operation_id
+        _schema.response(operation_id, 200, profile),
+        body,
+        R.SCHEMA,
+        exchange,
+        scope=operation_id,
+        by_path=R.SCHEMA_PATHS,
     )
     return body
 
@@ -228,7 +233,13 @@ def stream_chunks(exchange: Exchange, operation_id: str, profile: str) -> list[d
     for index, event in enumerate(events[:-1]):
         chunk = json.loads(event.data)
         _schema.check(
-            validator, chunk, R.CHUNK_SCHEMA, exchange, f"event {index}", scope=operation_id
+            validator,
+            chunk,
+            R.CHUNK_SCHEMA,
+            exchange,
+            f"event {index}",
+            scope=operation_id,
+            by_path=R.SCHEMA_PATHS,
         )
         chunks.append(chunk)
     return chunks

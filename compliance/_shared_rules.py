@@ -47,6 +47,17 @@ USAGE = declare(
     CONTRACT,
     "usage holds non-negative integer token counts that add up (total = prompt + completion)",
 )
+TOOL_ARGUMENTS = declare(
+    "chat.tools.arguments",
+    BREAKS_CLIENTS,
+    "function.arguments is a JSON string (fragments of one when streamed) matching the parameters",
+    clients=(SDK, LANGCHAIN, PYDANTIC_AI, LITELLM, INSTRUCTOR),
+)
+# A schema violation at these paths breaks a behaviour rule of its own: it is reported there.
+SCHEMA_PATHS = {
+    "$.choices[*].message.tool_calls[*].function.arguments": TOOL_ARGUMENTS,
+    "$.choices[*].delta.tool_calls[*].function.arguments": TOOL_ARGUMENTS,
+}
 
 # -- SSE framing -------------------------------------------------------------------------------
 SSE_CONTENT_TYPE = declare("sse.content-type", CONTRACT, "a stream is served as text/event-stream")

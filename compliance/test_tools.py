@@ -15,7 +15,7 @@ from compliance._checks import chat_body
 from compliance._client import ApiClient
 from compliance._failure import ensure, fail
 from compliance._options import Settings
-from compliance._shared_rules import LANGCHAIN, LITELLM, PYDANTIC_AI, SDK
+from compliance._shared_rules import LANGCHAIN, LITELLM, PYDANTIC_AI, SDK, TOOL_ARGUMENTS
 from compliance.rules import BREAKS_CLIENTS, CONTRACT, declare
 
 AGENTS = (LANGCHAIN, PYDANTIC_AI, LITELLM, "instructor")
@@ -24,12 +24,6 @@ CALL = declare(
     BREAKS_CLIENTS,
     "a forced tool_choice answers with message.tool_calls naming that function",
     clients=AGENTS,
-)
-ARGUMENTS = declare(
-    "chat.tools.arguments",
-    BREAKS_CLIENTS,
-    "function.arguments is a JSON string (fragments of one when streamed) matching the parameters",
-    clients=(SDK, *AGENTS),
 )
 FRAGMENTS = declare(
     "chat.tools.stream-fragments",
@@ -96,7 +90,7 @@ def check_call_shape(answer: Answer, call: ToolCall, *, complete: bool) -> None:
     ensure(call.name == "get_weather", CALL, f"called {call.name!r}, not get_weather", ex)
     ensure(
         isinstance(call.arguments, str),
-        ARGUMENTS,
+        TOOL_ARGUMENTS,
         f"function.arguments must be a JSON string, got {type(call.arguments).__name__}: "
         f"{call.arguments!r}",
         ex,
@@ -107,10 +101,10 @@ def check_call_shape(answer: Answer, call: ToolCall, *, complete: bool) -> None:
     try:
         parsed = json.loads(call.arguments)
     except ValueError:
-        fail(ARGUMENTS, f"arguments do not parse as JSON: {call.arguments!r}", ex)
+        fail(TOOL_ARGUMENTS, f"arguments do not parse as JSON: {call.arguments!r}", ex)
     ensure(
         isinstance(parsed, dict) and parsed.get("city") in ("Paris", "Tokyo"),
-        ARGUMENTS,
+        TOOL_ARGUMENTS,
         f"arguments {parsed!r} do not match the tool's parameters",
         ex,
     )
