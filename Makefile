@@ -55,7 +55,7 @@ postman: $(STAMP)
 bench: model
 	$(PY) -m benchmarks $(BENCH_ARGS)
 
-compat: model
+compat: model clients-env
 	$(PY) -m benchmarks.compat
 
 demo: model

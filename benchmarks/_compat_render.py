@@ -164,7 +164,7 @@ def render(data: dict[str, Any], source: str) -> str:
         "# Compatibility",
         "",
         "The compliance suite (`compliance/`, preset "
-        f"`{data['preset']}`, profile `openai`) run against the reference server and the two "
+        f"`{data['preset']}` with the real clients, profile `openai`) run against the reference server and the two "
         "servers people would otherwise run locally, on the same model. Regenerate with "
         f"`make compat` (`python -m benchmarks.compat`); the raw data is `benchmarks/results/"
         f"{source}`. Generated: edit the generator, not this file.",

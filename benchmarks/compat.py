@@ -61,6 +61,8 @@ def run_suite(
             preset,
             "--report",
             folder,
+            # The real clients too (from `make clients-env`; skipped with the reason without).
+            "--clients",
             "-p",
             "no:cacheprovider",
             "-q",
