@@ -164,10 +164,10 @@ def render(data: dict[str, Any], source: str) -> str:
         "# Compatibility",
         "",
         "The compliance suite (`compliance/`, preset "
-        f"`{data['preset']}` with the real clients, profile `openai`) run against the reference server and the two "
-        "servers people would otherwise run locally, on the same model. Regenerate with "
-        f"`make compat` (`python -m benchmarks.compat`); the raw data is `benchmarks/results/"
-        f"{source}`. Generated: edit the generator, not this file.",
+        f"`{data['preset']}` with the real clients, profile `openai`) run against the reference "
+        "server and the two servers people would otherwise run locally, on the same model. "
+        "Regenerate with `make compat` (`python -m benchmarks.compat`); the raw data is "
+        f"`benchmarks/results/{source}`. Generated: edit the generator, not this file.",
         "",
         f"- date: {data['date']}; machine: {machine['cores']} cores, {machine['cpu_model']}",
         f"- model: `{model['path_name']}` served as `{model['model_id']}`",
