@@ -61,6 +61,8 @@ def run_suite(
             preset,
             "--report",
             folder,
+            # The real clients too (from `make clients-env`; skipped with the reason without).
+            "--clients",
             "-p",
             "no:cacheprovider",
             "-q",
@@ -106,8 +108,14 @@ def _trim(report: dict[str, Any], base_url: str) -> dict[str, Any]:
             entry["details"] = details
         results.append(entry)
     server = report.get("server", {})
+    deviations = [
+        {**d, "request": (d.get("request") or ""), "reproduce": (d.get("reproduce") or "")[:600]}
+        for d in report.get("deviations", [])
+    ]
     trimmed = {
         "score": report.get("score"),
+        "summary": report.get("summary", {}),
+        "deviations": deviations,
         "matrix": report.get("matrix", {}),
         "duration_s": report.get("duration_s"),
         "server_header": server.get("server_header"),

@@ -1,6 +1,6 @@
 """The responses area's rules, request bodies and checks of the Responses API (`/responses`).
 
-Every rule id of the area is a constant here, so the area's rules live in one place. Checks never
+Every rule of the area is declared here, so the area's rules live in one place. Checks never
 assume what a model says: expectations come from the server's own answers.
 """
 
@@ -10,45 +10,24 @@ import json
 from typing import Any
 
 from compliance import _schema
+from compliance import _shared_rules as R
 from compliance._capabilities import JSON_SCHEMA_FORMAT, TOOL
-from compliance._checks import CHAT_PROMPTS, LONG_PROMPT, expect_ok
+from compliance._checks import CHAT_PROMPTS, LONG_PROMPT, expect_ok, route
 from compliance._client import ApiClient, Exchange
 from compliance._failure import ensure, fail
+from compliance._responses_rules import (
+    STREAM_DELTAS,
+    STREAM_DONE,
+    STREAM_EVENT_NAME,
+    STREAM_ORDER,
+    STREAM_SEQUENCE,
+    STREAM_TERMINAL,
+    USAGE,
+)
+from compliance.rules import Rule
 
 OP = "createResponse"
 PATH = "/responses"
-
-# -- rule ids ----------------------------------------------------------------------------------
-BASIC = "responses.basic"  # expect_ok adds .status, .content-type, .json, .schema
-OBJECT = "responses.object"
-OUTPUT = "responses.output"
-USAGE = "responses.usage"
-ECHO = "responses.echo"
-INCOMPLETE = "responses.incomplete"  # .status, .reason, .item-status, .usage
-TOOLS = "responses.tools"  # .call, .name, .call-id, .arguments-string, .arguments-json
-TOOL_OUTPUT = "responses.tool-output"  # .no-call, .message
-TEXT_FORMAT = "responses.text-format"  # .json, .schema
-STREAM = "responses.stream"  # .transport, .status, .content-type, .endless, .deadline, .empty
-STREAM_JSON = "responses.stream.json"
-STREAM_HIDDEN_ERROR = "responses.stream.hidden-error"
-STREAM_SCHEMA = "responses.stream.schema"
-STREAM_EVENT_NAME = "responses.stream.event-name"
-STREAM_SEQUENCE = "responses.stream.sequence"
-STREAM_DONE = "responses.stream.done"
-STREAM_ORDER = "responses.stream.order"
-STREAM_TERMINAL = "responses.stream.terminal"
-STREAM_DELTAS = "responses.stream.deltas"
-STREAM_EQUIVALENCE = "responses.stream.equivalence"
-STREAM_INCOMPLETE = "responses.stream.incomplete"
-STREAM_ARGUMENTS = "responses.stream.arguments"
-STORE_RETRIEVE = "responses.store.retrieve"
-STORE_ITEMS = "responses.store.input-items"
-STORE_DELETE = "responses.store.delete"
-STORE_FALSE = "responses.store.false"
-PREVIOUS = "responses.previous"  # .echo, .context
-ERRORS = "responses.errors"  # + .<row id>
-AUTH = "responses.auth"
-SDK = "responses.sdk"  # .create, .stream, .stream.endless, .store
 
 TERMINAL = ("response.completed", "response.incomplete", "response.failed")
 TERMINAL_STATUS = {
@@ -74,10 +53,10 @@ def body(model: str, prompt: Any = LONG_PROMPT, **extra: Any) -> dict[str, Any]:
     return {k: v for k, v in request.items() if v is not None}
 
 
-def create(client: ApiClient, profile: str, request: dict[str, Any], rule: str = BASIC) -> Any:
+def create(client: ApiClient, profile: str, request: dict[str, Any]) -> Any:
     """A non-streamed response, checked against the spec; returns (body, exchange)."""
     exchange = client.post(PATH, request)
-    return expect_ok(exchange, OP, profile, rule), exchange
+    return expect_ok(exchange, OP, profile), exchange
 
 
 def output_text(response: dict[str, Any]) -> str:
@@ -102,7 +81,7 @@ def items_of(response: dict[str, Any], kind: str) -> list[dict[str, Any]]:
     return [item for item in response.get("output") or () if item.get("type") == kind]
 
 
-def check_usage(usage: Any, limit: int, exchange: Exchange, rule: str = USAGE) -> None:
+def check_usage(usage: Any, limit: int, exchange: Exchange, rule: Rule = USAGE) -> None:
     """Token counts are non-negative integers that add up and respect the limit."""
     ensure(isinstance(usage, dict), rule, f"usage must be an object, got {usage!r}", exchange)
     for key in ("input_tokens", "output_tokens", "total_tokens"):
@@ -125,34 +104,47 @@ def check_usage(usage: Any, limit: int, exchange: Exchange, rule: str = USAGE) -
     )
     ensure(
         usage["output_tokens"] <= limit,
-        f"{rule}.max-output-tokens",
+        rule,
         f"output_tokens {usage['output_tokens']} > max_output_tokens {limit}",
         exchange,
+        cause=f"{rule} over max_output_tokens",
     )
 
 
 def long_prompt(client: ApiClient, profile: str, model: str) -> str | None:
-    """A prompt the model answers in more than MIN_OUTPUT_TOKENS tokens, or None."""
+    """A prompt whose answer the 16-token limit cuts, or None when the model stops on its own.
+
+    Decided from the texts, which a server cannot misreport the way it can misreport a status:
+    at temperature 0 the 16-token answer is a strict prefix of the 48-token one exactly when the
+    model had more to say.
+    """
     for prompt in CHAT_PROMPTS:
-        answer, _ = create(client, profile, body(model, prompt, max_output_tokens=48))
-        used = (answer.get("usage") or {}).get("output_tokens")
-        if answer.get("status") == "incomplete" or (isinstance(used, int) and used > 16):
+        short, _ = create(client, profile, body(model, prompt, max_output_tokens=MIN_OUTPUT_TOKENS))
+        long, _ = create(client, profile, body(model, prompt, max_output_tokens=48))
+        cut, whole = output_text(short), output_text(long)
+        if len(cut) < len(whole) and whole.startswith(cut):
             return prompt
     return None
 
 
-def parsed_arguments(call: dict[str, Any], exchange: Exchange, rule: str) -> Any:
+def parsed_arguments(call: dict[str, Any], exchange: Exchange, rule: Rule) -> Any:
     arguments = call.get("arguments")
     ensure(
         isinstance(arguments, str),
-        f"{rule}.arguments-string",
+        rule,
         f"function_call.arguments must be a JSON string, got {type(arguments).__name__}",
         exchange,
+        cause=f"{rule}: arguments not a string",
     )
     try:
         return json.loads(arguments)
     except ValueError:
-        fail(f"{rule}.arguments-json", f"arguments do not parse as JSON: {arguments!r}", exchange)
+        fail(
+            rule,
+            f"arguments do not parse as JSON: {arguments!r}",
+            exchange,
+            cause=f"{rule}: arguments not JSON",
+        )
 
 
 # -- streams -----------------------------------------------------------------------------------
@@ -165,29 +157,34 @@ def stream(client: ApiClient, request: dict[str, Any]) -> Exchange:
 
 def stream_events(exchange: Exchange, profile: str) -> list[dict[str, Any]]:
     """The framing of a Responses stream and every event against the spec (schema per `type`)."""
+    where = route(exchange)
     if exchange.error:
-        fail(f"{STREAM}.transport", f"stream failed: {exchange.error}", exchange)
+        fail(R.TRANSPORT, f"stream failed: {exchange.error}", exchange, cause=where)
     ensure(
-        exchange.status == 200, f"{STREAM}.status", f"expected 200, got {exchange.status}", exchange
+        exchange.status == 200,
+        R.STATUS,
+        f"expected 200, got {exchange.status}",
+        exchange,
+        cause=f"{where} (stream) answered {exchange.status}",
     )
     ensure(
         exchange.content_type.split(";")[0].strip() == "text/event-stream",
-        f"{STREAM}.content-type",
+        R.SSE_CONTENT_TYPE,
         f"a stream must have Content-Type text/event-stream, got {exchange.content_type!r}",
         exchange,
     )
     sse = exchange.sse
     assert sse is not None
     if sse.stopped == "max_events":
-        fail(f"{STREAM}.endless", f"stream did not end after {len(sse.events)} events", exchange)
+        fail(R.SSE_ENDLESS, f"stream did not end after {len(sse.events)} events", exchange)
     if sse.stopped == "deadline":
-        fail(f"{STREAM}.deadline", f"stream still open after {sse.elapsed:.1f} s", exchange)
+        fail(R.SSE_ENDLESS, f"stream still open after {sse.elapsed:.1f} s", exchange)
     if sse.stopped:
-        fail(f"{STREAM}.transport", f"stream broke: {sse.stopped}", exchange)
+        fail(R.SSE_BROKEN, f"stream broke: {sse.stopped}", exchange)
     raw = list(sse.events)
     if raw and raw[-1].data.strip() == "[DONE]":
         raw.pop()  # OpenAI sends none; its SDK tolerates one at the very end
-    ensure(raw, f"{STREAM}.empty", "the stream carried no events", exchange)
+    ensure(raw, R.SSE_EMPTY, "the stream carried no events", exchange)
     union = _schema.chunk(OP, profile)
     by_type = _schema.chunks_by_type(OP, profile)
     events: list[dict[str, Any]] = []
@@ -201,11 +198,18 @@ def stream_events(exchange: Exchange, profile: str) -> list[dict[str, Any]]:
         try:
             event = json.loads(sse_event.data)
         except ValueError:
-            fail(STREAM_JSON, f"event {index} is not JSON: {sse_event.data[:200]!r}", exchange)
+            fail(R.SSE_JSON, f"event {index} is not JSON: {sse_event.data[:200]!r}", exchange)
         if isinstance(event, dict) and "error" in event and "type" not in event:
-            fail(STREAM_HIDDEN_ERROR, f"event {index} is an error without an event type", exchange)
+            fail(R.SSE_HIDDEN_ERROR, f"event {index} is an error without an event type", exchange)
         kind = event.get("type") if isinstance(event, dict) else None
-        _schema.check(by_type.get(kind, union), event, STREAM_SCHEMA, exchange, f"event {index}")
+        _schema.check(
+            by_type.get(kind, union),
+            event,
+            R.CHUNK_SCHEMA,
+            exchange,
+            f"event {index}",
+            scope=f"{OP} {kind}",
+        )
         if sse_event.event not in (None, "message"):  # "message": no `event:` line was sent
             ensure(
                 sse_event.event == kind,
@@ -246,15 +250,17 @@ def check_order(events: list[dict[str, Any]], exchange: Exchange) -> dict[str, A
     final = events[-1]["response"]
     ensure(
         final.get("status") == TERMINAL_STATUS[kinds[-1]],
-        f"{STREAM_TERMINAL}.status",
+        STREAM_TERMINAL,
         f"{kinds[-1]} carries a response with status {final.get('status')!r}",
         exchange,
+        cause=f"{STREAM_TERMINAL}: status differs from the event",
     )
     ensure(
         final.get("id") == events[0]["response"].get("id"),
-        f"{STREAM_ORDER}.id",
+        STREAM_ORDER,
         "response.created and the terminal event name different responses",
         exchange,
+        cause=f"{STREAM_ORDER}: the response id changes",
     )
     _ItemTracker(exchange).run(events, final)
     return final

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from compliance import _responses as r
+from compliance import _responses_rules as rules
 from compliance._capabilities import Capabilities
 from compliance._checks import expect_error, expect_ok
 from compliance._client import ApiClient
@@ -22,13 +23,14 @@ def _needs_store(caps: Capabilities) -> None:
 def test_responses_retrieve_stored(client: ApiClient, settings: Settings, model: str) -> None:
     created, _ = r.create(client, settings.profile, r.body(model))
     exchange = client.get(f"{r.PATH}/{created['id']}")
-    got = expect_ok(exchange, "getResponse", settings.profile, r.STORE_RETRIEVE)
+    got = expect_ok(exchange, "getResponse", settings.profile)
     for field in ("id", "status", "output"):
         ensure(
             got.get(field) == created.get(field),
-            f"{r.STORE_RETRIEVE}.{field}",
+            rules.STORE_RETRIEVE,
             f"the retrieved {field} differs from the created one",
             exchange,
+            cause=f"{rules.STORE_RETRIEVE}: {field}",
         )
 
 
@@ -39,11 +41,11 @@ def test_responses_input_items(client: ApiClient, settings: Settings, model: str
     path = f"{r.PATH}/{created['id']}/input_items"
     for order, expected in ((None, [second, first]), ("asc", [first, second])):
         exchange = client.get(path + (f"?order={order}" if order else ""))
-        page = expect_ok(exchange, "listResponseInputItems", settings.profile, r.STORE_ITEMS)
+        page = expect_ok(exchange, "listResponseInputItems", settings.profile)
         texts = [r.input_text(item) for item in page["data"]]
         ensure(
             texts == expected,
-            f"{r.STORE_ITEMS}.order",
+            rules.STORE_ITEMS,
             f"input items ({order or 'default: desc'}) must be {expected}, got {texts}",
             exchange,
         )
@@ -54,12 +56,20 @@ def test_responses_delete(client: ApiClient, settings: Settings, model: str) -> 
     deleted = client.request("DELETE", f"{r.PATH}/{created['id']}")
     ensure(
         deleted.status == 200,
-        f"{r.STORE_DELETE}.status",
+        rules.STORE_DELETE,
         f"deleting a stored response must answer 200, got {deleted.status}",
         deleted,
+        cause=f"{rules.STORE_DELETE}: DELETE answered {deleted.status}",
     )
     again = client.get(f"{r.PATH}/{created['id']}")
-    expect_error(again, {404}, settings.profile, f"{r.STORE_DELETE}.gone")
+    ensure(
+        again.status == 404,
+        rules.STORE_DELETE,
+        f"a deleted response must be gone (404), got {again.status}",
+        again,
+        cause=f"{rules.STORE_DELETE}: still there",
+    )
+    expect_error(again, {404}, settings.profile)
 
 
 def test_responses_store_false_is_not_kept(
@@ -67,7 +77,13 @@ def test_responses_store_false_is_not_kept(
 ) -> None:
     created, _ = r.create(client, settings.profile, r.body(model, store=False))
     exchange = client.get(f"{r.PATH}/{created['id']}")
-    expect_error(exchange, {404}, settings.profile, r.STORE_FALSE)
+    ensure(
+        exchange.status == 404,
+        rules.STORE_FALSE,
+        f"a response created with store: false must not be retrievable, got {exchange.status}",
+        exchange,
+    )
+    expect_error(exchange, {404}, settings.profile)
 
 
 def test_responses_previous_response_id(client: ApiClient, settings: Settings, model: str) -> None:
@@ -78,13 +94,13 @@ def test_responses_previous_response_id(client: ApiClient, settings: Settings, m
         client,
         settings.profile,
         r.body(model, question, previous_response_id=first["id"]),
-        r.PREVIOUS,
     )
     ensure(
         second.get("previous_response_id") == first["id"],
-        f"{r.PREVIOUS}.echo",
+        rules.PREVIOUS,
         f"previous_response_id must be repeated, got {second.get('previous_response_id')!r}",
         ex,
+        cause=f"{rules.PREVIOUS}: not echoed",
     )
     # The earlier input and output are the context: the same items sent explicitly cost the
     # same input tokens.
@@ -95,8 +111,9 @@ def test_responses_previous_response_id(client: ApiClient, settings: Settings, m
     if "input_tokens" in used and "input_tokens" in expected:
         ensure(
             used["input_tokens"] == expected["input_tokens"],
-            f"{r.PREVIOUS}.context",
+            rules.PREVIOUS,
             f"with previous_response_id the input counts {used['input_tokens']} tokens; the "
             f"same conversation sent explicitly counts {expected['input_tokens']}",
             ex,
+            cause=f"{rules.PREVIOUS}: the earlier turn is not the context",
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from compliance import _responses as r
+from compliance import _responses_rules as rules
 from compliance._capabilities import Capabilities
 from compliance._client import ApiClient
 from compliance._failure import ensure
@@ -30,7 +31,7 @@ def test_responses_stream_events_and_order(
     deltas = "".join(e["delta"] for e in events if e["type"] == "response.output_text.delta")
     ensure(
         deltas == r.output_text(final),
-        r.STREAM_DELTAS,
+        rules.STREAM_DELTAS,
         f"the output_text deltas joined ({deltas!r}) differ from the final text "
         f"({r.output_text(final)!r})",
         ex,
@@ -43,11 +44,11 @@ def test_responses_stream_equals_non_stream(
     client: ApiClient, settings: Settings, model: str
 ) -> None:
     request = r.body(model)
-    whole, _ = r.create(client, settings.profile, request, r.STREAM_EQUIVALENCE)
+    whole, _ = r.create(client, settings.profile, request)
     _, final, ex = _streamed(client, settings, request)
     ensure(
         r.output_text(final) == r.output_text(whole),
-        r.STREAM_EQUIVALENCE,
+        rules.STREAM_EQUIVALENCE,
         f"temperature-0 stream text {r.output_text(final)!r} != non-stream text "
         f"{r.output_text(whole)!r}",
         ex,
@@ -57,11 +58,11 @@ def test_responses_stream_equals_non_stream(
 def test_responses_stream_incomplete(client: ApiClient, settings: Settings, model: str) -> None:
     prompt = r.long_prompt(client, settings.profile, model)
     if prompt is None:
-        pytest.skip("the model answers every probe prompt within 16 tokens")
+        pytest.skip("the model's own texts show it stops within 16 tokens for every probe prompt")
     events, final, ex = _streamed(client, settings, r.body(model, prompt, max_output_tokens=16))
     ensure(
         events[-1]["type"] == "response.incomplete",
-        r.STREAM_INCOMPLETE,
+        rules.STREAM_INCOMPLETE,
         f"max_output_tokens cut the answer: the stream must end with response.incomplete, "
         f"not {events[-1]['type']}",
         ex,
@@ -69,9 +70,10 @@ def test_responses_stream_incomplete(client: ApiClient, settings: Settings, mode
     reason = (final.get("incomplete_details") or {}).get("reason")
     ensure(
         reason == "max_output_tokens",
-        f"{r.STREAM_INCOMPLETE}.reason",
+        rules.STREAM_INCOMPLETE,
         f"incomplete_details.reason must be 'max_output_tokens', got {reason!r}",
         ex,
+        cause=f"{rules.STREAM_INCOMPLETE}: reason",
     )
 
 
@@ -88,17 +90,18 @@ def test_responses_stream_function_call(
     )
     events, final, ex = _streamed(client, settings, request)
     calls = r.items_of(final, "function_call")
-    ensure(calls, f"{r.STREAM_ARGUMENTS}.call", "a forced call streamed no function_call", ex)
+    ensure(calls, rules.STREAM_ARGUMENTS, "a forced call streamed no function_call", ex)
     added = [
         e["item"]
         for e in events
         if e["type"] == "response.output_item.added" and e["item"].get("type") == "function_call"
     ]
-    ensure(added, r.STREAM_ORDER, "the function_call item was never added", ex)
-    arguments = r.parsed_arguments(calls[0], ex, r.STREAM_ARGUMENTS)
+    ensure(added, rules.STREAM_ORDER, "the function_call item was never added", ex)
+    arguments = r.parsed_arguments(calls[0], ex, rules.STREAM_ARGUMENTS)
     ensure(
         isinstance(arguments, dict),
-        f"{r.STREAM_ARGUMENTS}.arguments-json",
+        rules.STREAM_ARGUMENTS,
         f"the arguments are not a JSON object: {arguments!r}",
         ex,
+        cause=f"{rules.STREAM_ARGUMENTS}: not an object",
     )

@@ -197,7 +197,7 @@ RESPONSES_CASES: tuple[Case, ...] = (
         "llama.cpp server, mlx-vlm, gateways: Responses events without sequence_number",
         Mutation(events=_on_events(_no_sequence_numbers)),
         STREAM,
-        "responses.stream.schema",
+        "schema.chunk",
     ),
     Case(
         "responses-sequence-number-zero",
@@ -225,7 +225,7 @@ RESPONSES_CASES: tuple[Case, ...] = (
         "llama.cpp server: response.created carries only id, object and status",
         Mutation(events=_on_events(_thin_created)),
         STREAM,
-        "responses.stream.schema",
+        "schema.chunk",
     ),
     Case(
         "responses-completed-when-truncated",
@@ -235,14 +235,14 @@ RESPONSES_CASES: tuple[Case, ...] = (
             events=_on_events(_terminal(_completed_anyway)),
         ),
         INCOMPLETE,
-        "responses.incomplete.status",
+        "responses.incomplete",
     ),
     Case(
         "responses-item-completed-when-truncated",
         "vLLM: the cut message item says 'completed' inside an incomplete response",
         Mutation(json=_on_response(_items_completed)),
         INCOMPLETE,
-        "responses.incomplete.item-status",
+        "responses.incomplete",
     ),
     Case(
         "responses-completed-event-for-incomplete",
@@ -263,14 +263,14 @@ RESPONSES_CASES: tuple[Case, ...] = (
         "stateless servers: previous_response_id ignored, an unknown id answered with 200",
         Mutation(request=_ignore_previous),
         "test_responses_error_row and unknown-previous",
-        "responses.errors.responses-unknown-previous",
+        "errors.status",
     ),
     Case(
         "responses-usage-without-details",
         "llama.cpp server: usage without output_tokens_details",
         Mutation(json=_on_response(_usage_without_details)),
         SHAPE,
-        "responses.basic.schema",
+        "schema.body",
     ),
     Case(
         "responses-missing-usage",
@@ -285,7 +285,7 @@ RESPONSES_CASES: tuple[Case, ...] = (
         "FastAPI-based servers: 422 {'detail': [...]} for Responses validation errors",
         Mutation(json=_responses_422),
         "test_responses_error_row and temperature",
-        "responses.errors.",
+        "errors.",
     ),
     Case(
         "responses-delete-keeps",
