@@ -5,21 +5,29 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NEWMAN := .tools/newman/node_modules/.bin/newman
 NEWMAN_VERSION := 6.2.2
+# The clients area's libraries, outside the main environment: the [clients] extra, and
+# instructor on its own (its jiter pin clashes with the newest openai).
+CLIENTS_PY := .tools/clients/bin/python
+CLIENTS_STAMP := .tools/clients/.installed
+INSTRUCTOR_PY := .tools/clients-instructor/bin/python
+INSTRUCTOR_VERSION := 1.17.0
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint format model newman postman compat bench clean help
+.PHONY: demo test test-fast lint format model newman postman compat bench clean help clients-env
 
 help:
 	@echo "make demo   - start the reference server on the tiny model, run the suite and a load profile"
-	@echo "make test   - run all tests"
+	@echo "make test   - run all tests (what CI runs)"
+	@echo "make test-fast - the inner loop: everything but the tests marked slow (under a minute)"
 	@echo "make lint   - ruff check and format check"
 	@echo "make bench  - reference server vs llama-cpp-python's server and llama-server (first run builds llama-server)"
 	@echo "make compat - compliance suite against all three servers, writes docs/compatibility.md"
+	@echo "make clients-env - the environments the clients area runs client libraries in (.tools/)"
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip "setuptools>=68" wheel
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --upgrade pip "setuptools>=77" wheel
+	$(PY) -m pip install --quiet -e '.[all,dev]'
 	touch $(STAMP)
 
 model: $(STAMP)
@@ -30,22 +38,36 @@ $(NEWMAN):
 
 newman: $(NEWMAN)
 
+$(CLIENTS_STAMP): pyproject.toml
+	test -x $(CLIENTS_PY) || $(PYTHON) -m venv .tools/clients
+	$(CLIENTS_PY) -m pip install --quiet -e '.[clients]'
+	touch $(CLIENTS_STAMP)
+
+$(INSTRUCTOR_PY):
+	$(PYTHON) -m venv .tools/clients-instructor
+	$(INSTRUCTOR_PY) -m pip install --quiet "instructor==$(INSTRUCTOR_VERSION)"
+
+clients-env: $(CLIENTS_STAMP) $(INSTRUCTOR_PY)
+
 postman: $(STAMP)
 	$(PY) -m postman.generate
 
 bench: model
 	$(PY) -m benchmarks $(BENCH_ARGS)
 
-compat: model
+compat: model clients-env
 	$(PY) -m benchmarks.compat
 
 demo: model
-	$(PY) -m reference_server.demo
+	$(PY) -m inferno.demo
 
-test: model newman
+test: model newman clients-env
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest tests -p no:cacheprovider $(PYTEST_ARGS)
+
+test-fast: model
+	$(PY) -m pytest tests -p no:cacheprovider -m "not slow" -q $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -1,6 +1,6 @@
 """Timed requests: one plain JSON request, one streamed completion (TTFT, ITL, tokens).
 
-Stream timing reuses the load profiles' definitions (loadtests/_llm_stream.py): TTFT is the
+Stream timing reuses the load profiles' definitions (loadtests/_stream_meter.py): TTFT is the
 first event with generated text, ITL the gaps between content events, and output tokens come
 from ``usage`` when the server sends it, else one per content event.
 """
@@ -11,9 +11,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from loadtests._llm_shed import SHED_STATUSES
-from loadtests._llm_sse import SSEParser
-from loadtests._llm_stream import StreamMeter
+from inferno.sse import SSEParser
+from loadtests._shed import SHED_STATUSES
+from loadtests._stream_meter import StreamMeter
 
 from ._rawhttp import RawConnection
 

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from loadtests._llm_sse import body_decoder
+from inferno.content_encoding import body_decoder
 
 MAX_HEADER_BYTES = 64 * 1024
 MAX_BODY_BYTES = 64 * 1024 * 1024

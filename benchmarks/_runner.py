@@ -18,9 +18,7 @@ from ._model import ModelInfo
 from ._peers import Launch, Peer
 from ._plan import Plan
 from ._report import LIBRARY
-from ._server import PeerServer, ServerStartError, pick_port
-
-STARTUP_TIMEOUT_S = 180.0
+from ._server import ServerStartError, peer_server, pick_port
 
 
 @dataclass(frozen=True)
@@ -61,7 +59,7 @@ def measure_peer(peer: Peer, setup: Setup, log: Callable[[str], None]) -> dict[s
             setup.parallel,
             setup.n_batch,
         )
-        server = PeerServer(peer.command(launch, role), port, probe(setup.model.model_id, role))
+        server = peer_server(peer.command(launch, role), port, probe(setup.model.model_id, role))
         started = time.perf_counter()
         try:
             with server:

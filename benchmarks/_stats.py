@@ -1,25 +1,14 @@
-"""Percentiles within a run, medians and spread across runs, ratios to the best peer."""
+"""Medians and spread across runs, ratios to the best peer (percentiles: `inferno.stats`)."""
 
 from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 # Metrics where a smaller number is better (latencies, times, failures); every other metric
 # (req/s, tok/s, inputs/s) is "higher is better". Rates end in "_s" too, hence the explicit list.
 LOWER_IS_BETTER_SUFFIXES = ("_ms", "_startup_s", "_errors", "_shed")
-
-
-def percentile(values: Iterable[float], pct: float) -> float | None:
-    """Linear interpolation between closest ranks (numpy's default), None for no samples."""
-    ordered = sorted(v for v in values if v is not None and math.isfinite(v))
-    if not ordered:
-        return None
-    rank = (len(ordered) - 1) * pct / 100.0
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 def lower_is_better(metric: str) -> bool:

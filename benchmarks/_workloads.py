@@ -13,10 +13,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+from inferno.stats import percentile
+from inferno.urls import server_root
+
 from ._client import Outcome, decode_rate, timed_request, timed_stream
 from ._plan import Plan
 from ._rawhttp import RawConnection
-from ._stats import percentile
 
 SHED_BACKOFF_S = 0.2
 MAX_ERROR_SAMPLES = 5
@@ -34,7 +36,7 @@ Send = Callable[[RawConnection, int], Awaitable[Outcome]]
 
 class Target:
     def __init__(self, base_url: str, model_id: str, plan: Plan, prompts: list[str]) -> None:
-        url = urlsplit(base_url)
+        url = urlsplit(server_root(base_url))  # either URL form means the same server
         self.host, self.port = url.hostname or "127.0.0.1", url.port or 80
         self.v1 = url.path.rstrip("/") + "/v1"
         self.model_id = model_id

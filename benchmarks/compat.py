@@ -23,7 +23,7 @@ from . import _machine, _model, _peers
 from ._compat_render import render, sanitise
 from ._model import ModelInfo
 from ._runner import probe
-from ._server import PeerServer, ServerStartError, pick_port
+from ._server import ServerStartError, peer_server, pick_port
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -47,7 +47,7 @@ def run_suite(
     port = pick_port()
     launch = _peers.Launch(model.path, model.model_id, n_ctx, threads, port, no_repack, parallel)
     # "all": one process serving everything it can (llama-server: no embeddings then).
-    server = PeerServer(peer.command(launch, "all"), port, probe(model.model_id, "gen"))
+    server = peer_server(peer.command(launch, "all"), port, probe(model.model_id, "gen"))
     with tempfile.TemporaryDirectory(prefix="inferno-compat-") as folder:
         command = [
             sys.executable,
@@ -62,6 +62,8 @@ def run_suite(
             preset,
             "--report",
             folder,
+            # The real clients too (from `make clients-env`; skipped with the reason without).
+            "--clients",
             "-p",
             "no:cacheprovider",
             "-q",
@@ -107,8 +109,14 @@ def _trim(report: dict[str, Any], base_url: str) -> dict[str, Any]:
             entry["details"] = details
         results.append(entry)
     server = report.get("server", {})
+    deviations = [
+        {**d, "request": (d.get("request") or ""), "reproduce": (d.get("reproduce") or "")[:600]}
+        for d in report.get("deviations", [])
+    ]
     trimmed = {
         "score": report.get("score"),
+        "summary": report.get("summary", {}),
+        "deviations": deviations,
         "matrix": report.get("matrix", {}),
         "duration_s": report.get("duration_s"),
         "server_header": server.get("server_header"),

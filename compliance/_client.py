@@ -54,10 +54,10 @@ class Exchange:
     def events(self) -> list[SSEEvent]:
         return self.sse.events if self.sse else []
 
-    def json(self, rule: str = "response.json") -> Any:
+    def json(self, rule: str = "http.json") -> Any:
         """Parse the body as JSON or fail with the rule."""
         if self.error:
-            fail("transport", f"no response: {self.error}", self)
+            fail("http.transport", f"no response: {self.error}", self)
         try:
             return json.loads(self.body)
         except ValueError as exc:

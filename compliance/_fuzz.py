@@ -18,7 +18,14 @@ from schemathesis.specs.openapi.checks import (
 import specs
 
 # Generated values above these would make a real LLM generate for minutes.
-CLAMPS = {"max_tokens": 8, "max_completion_tokens": 8, "n": 2, "best_of": 2, "top_logprobs": 3}
+CLAMPS = {
+    "max_tokens": 8,
+    "max_completion_tokens": 8,
+    "max_output_tokens": 16,  # OpenAI's minimum for the Responses API
+    "n": 2,
+    "best_of": 2,
+    "top_logprobs": 3,
+}
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -33,26 +40,14 @@ FUZZED = (
     "createChatCompletion",
     "createCompletion",
     "createEmbedding",
+    "createResponse",
 )
-
-
-def _merge_overlays(node: Any, strict: bool) -> Any:
-    if isinstance(node, dict):
-        overlay = node.pop(specs.STRICT_KEY, None)
-        for value in node.values():
-            _merge_overlays(value, strict)
-        if strict and overlay:
-            node.update(copy.deepcopy(overlay))
-    elif isinstance(node, list):
-        for value in node:
-            _merge_overlays(value, strict)
-    return node
 
 
 @functools.cache
 def schema(profile: str) -> Any:
-    doc = _merge_overlays(copy.deepcopy(specs.load_spec()), profile == "strict")
-    return schemathesis.openapi.from_dict(doc)
+    # schemathesis may annotate the document it is given: hand it a copy of the shared one.
+    return schemathesis.openapi.from_dict(copy.deepcopy(specs.profiled_spec(profile)))
 
 
 def operation(profile: str, operation_id: str) -> Any:

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from inferno.urls import api_base, server_root
+
 PRESETS = ("core", "extended", "full")
 PROFILES = ("openai", "strict")
 FEATURES = (
@@ -19,11 +21,19 @@ FEATURES = (
     "echo",
     "seed",
     "compression",
+    "responses",
+    "responses_tools",
+    "responses_store",
 )
 
 # (option, env var, default, help). The env var is the default so a CLI flag always wins.
 _OPTIONS: tuple[tuple[str, str, str | None, str], ...] = (
-    ("--base-url", "INFERNO_BASE_URL", None, "Server base URL including /v1."),
+    (
+        "--base-url",
+        "INFERNO_BASE_URL",
+        None,
+        "Server URL, as given to the OpenAI SDK (http://HOST:PORT/v1; without /v1 is the same).",
+    ),
     ("--api-key", "INFERNO_API_KEY", None, "API key; also enables the authentication checks."),
     ("--model", "INFERNO_MODEL", None, "Model id (default: first id of GET /models)."),
     ("--embedding-model", "INFERNO_EMBEDDING_MODEL", None, "Embedding model id."),
@@ -35,20 +45,42 @@ _OPTIONS: tuple[tuple[str, str, str | None, str], ...] = (
     ("--request-timeout", "INFERNO_REQUEST_TIMEOUT", "30", "Deadline per request, seconds."),
     ("--report", "INFERNO_REPORT", None, "Directory for report.json/.md/.html."),
     ("--baseline", "INFERNO_BASELINE", None, "File of known failures (reported, not failing)."),
+    (
+        "--clients-python",
+        "INFERNO_CLIENTS_PYTHON",
+        None,
+        "Interpreters (comma-separated) for client libraries missing from this environment; "
+        "`make clients-env` creates .tools/clients and .tools/clients-instructor, used anyway.",
+    ),
 )
 
 # Fuzz examples per operation for each preset: core is a smoke test, full digs deeper.
 FUZZ_DEPTH = {"core": 0, "extended": 6, "full": 30}
 
 
-def add_options(parser: pytest.Parser) -> None:
+# pytest-base-url (pulled in by pytest-playwright and pytest-selenium) owns --base-url when it is
+# installed; the suite then reads that option instead of adding a clashing one.
+BASE_URL_PLUGIN = "base_url"
+BASE_URL_PLUGIN_DEST = "base_url"
+
+
+def add_options(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
     group = parser.getgroup("inferno", "Inferno compliance suite")
+    shared_base_url = pluginmanager.has_plugin(BASE_URL_PLUGIN)
     for flag, env, _default, help_text in _OPTIONS:
-        dest = "inferno_" + flag.lstrip("-").replace("-", "_")
+        if flag == "--base-url" and shared_base_url:
+            continue
         # No default here: Settings.from_config falls back to the env var, then the default.
         group.addoption(
-            flag, dest=dest, default=None, help=f"{help_text} Env: {env}.", metavar="VALUE"
+            flag, dest=_dest(flag), default=None, help=f"{help_text} Env: {env}.", metavar="VALUE"
         )
+    group.addoption(
+        "--clients",
+        dest="inferno_clients",
+        action="store_true",
+        default=False,
+        help="Run the clients area (real client libraries) in any preset; `full` runs it anyway.",
+    )
     group.addoption(
         "--update-baseline",
         dest="inferno_update_baseline",
@@ -58,11 +90,16 @@ def add_options(parser: pytest.Parser) -> None:
     )
 
 
+def _dest(flag: str) -> str:
+    return "inferno_" + flag.lstrip("-").replace("-", "_")
+
+
 def _value(config: pytest.Config, flag: str) -> str | None:
     for option, env, default, _ in _OPTIONS:
         if option == flag:
-            dest = "inferno_" + flag.lstrip("-").replace("-", "_")
-            cli = config.getoption(dest, default=None)
+            cli = config.getoption(_dest(flag), default=None)
+            if cli in (None, "") and flag == "--base-url":
+                cli = config.getoption(BASE_URL_PLUGIN_DEST, default=None)
             if cli not in (None, ""):
                 return str(cli)
             env_value = os.environ.get(env)
@@ -87,6 +124,8 @@ class Settings:
     report_dir: str | None
     baseline: str | None
     update_baseline: bool
+    clients: bool = False
+    clients_python: str | None = None
     errors: tuple[str, ...] = field(default=())
 
     @property
@@ -95,9 +134,8 @@ class Settings:
 
     @property
     def root_url(self) -> str:
-        """Base URL without the trailing /v1, for /health and spec paths that include /v1."""
-        url = (self.base_url or "").rstrip("/")
-        return url[: -len("/v1")] if url.endswith("/v1") else url
+        """The server root (no /v1), for /health and the spec's paths, which include /v1."""
+        return server_root(self.base_url or "")
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
@@ -128,7 +166,7 @@ class Settings:
             fuzz, seed, timeout = FUZZ_DEPTH[preset], None, 30.0
         base_url = _value(config, "--base-url")
         return cls(
-            base_url=base_url.rstrip("/") if base_url else None,
+            base_url=api_base(base_url) if base_url else None,
             api_key=_value(config, "--api-key"),
             model=_value(config, "--model"),
             embedding_model=_value(config, "--embedding-model"),
@@ -141,5 +179,7 @@ class Settings:
             report_dir=_value(config, "--report"),
             baseline=_value(config, "--baseline"),
             update_baseline=bool(config.getoption("inferno_update_baseline", default=False)),
+            clients=bool(config.getoption("inferno_clients", default=False)),
+            clients_python=_value(config, "--clients-python"),
             errors=tuple(errors),
         )

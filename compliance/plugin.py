@@ -1,29 +1,27 @@
-"""The pytest plugin of the compliance suite: options, fixtures, presets, baseline and report.
+"""The pytest plugin of the compliance suite: options, presets, markers, baseline and report.
 
-Loaded by compliance/conftest.py for ``pytest compliance``; for ``pytest --pyargs compliance``
-options must be known before conftests load, hence the ``pytest11`` entry point (or
-``-p compliance.plugin``). Every hook acts only on the suite's own tests.
+Active only in runs of the suite: the ``pytest11`` entry point (``compliance._entry``) registers it
+when the command line names the suite, and ``compliance/conftest.py`` does when the folder is
+collected from a checkout. ``-p compliance.plugin`` forces it. Every hook acts only on the suite's
+own tests; the fixtures live in ``compliance/conftest.py`` so that no other folder sees them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from compliance import _baseline, _report
-from compliance._capabilities import Capabilities
-from compliance._client import ApiClient
-from compliance._failure import ComplianceFailure
+from compliance._failure import ComplianceFailure, exercised, start_check
 from compliance._options import PRESETS, Settings, add_options
 
 _SETTINGS_KEY = pytest.StashKey[Settings]()
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    add_options(parser)
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    add_options(parser, pluginmanager)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -31,6 +29,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "preset(name): smallest preset (core|extended|full) that runs this test"
     )
     config.addinivalue_line("markers", "feature(name): optional server feature the test needs")
+    config.addinivalue_line("markers", "clients_area: runs in preset full or with --clients")
     settings = Settings.from_config(config)
     config.stash[_SETTINGS_KEY] = settings
     if settings.errors:
@@ -48,6 +47,10 @@ def settings_of(config: pytest.Config) -> Settings:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     settings = settings_of(config)
     mine = [i for i in items if _is_compliance_item(i)]
+    for item in mine:
+        # Travels with every report (to the xdist controller too): how the report knows its tests,
+        # whatever the node ids look like (they depend on the rootdir).
+        item.user_properties.append((_report.SUITE_PROPERTY, True))
     if not settings.base_url:
         skip = pytest.mark.skip(
             reason="no server to check: pass --base-url http://HOST:PORT/v1 "
@@ -61,6 +64,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         marker = item.get_closest_marker("preset")
         needed = PRESETS.index(marker.args[0]) if marker and _is_compliance_item(item) else 0
+        if settings.clients and item.get_closest_marker("clients_area"):
+            needed = 0
         (selected if needed <= level else deselected).append(item)
     if deselected:
         config.hook.pytest_deselected(items=deselected)
@@ -75,9 +80,17 @@ def _is_compliance_item(item: pytest.Item) -> bool:
     return Path(item.path).resolve().parent == _HERE
 
 
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    start_check()
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
+    if not _is_compliance_item(item):
+        return report
+    if call.when == "call":
+        report.user_properties.append(("inferno_rules", exercised()))
     if call.excinfo is not None and isinstance(call.excinfo.value, ComplianceFailure):
         for key, value in call.excinfo.value.details().items():
             report.user_properties.append((f"inferno_{key}", value))
@@ -90,58 +103,3 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             report.outcome = "skipped"
             report.wasxfail = f"known failure (baseline): {reason}"
     return report
-
-
-# ----------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="session")
-def settings(request: pytest.FixtureRequest) -> Settings:
-    return settings_of(request.config)
-
-
-@pytest.fixture(scope="session")
-def client(settings: Settings) -> Iterator[ApiClient]:
-    assert settings.base_url
-    api = ApiClient(settings.base_url, settings.api_key, settings.request_timeout)
-    yield api
-    api.close()
-
-
-@pytest.fixture(scope="session")
-def model_ids(client: ApiClient) -> list[str]:
-    exchange = client.get("/models")
-    if exchange.status != 200:
-        return []
-    try:
-        return [m["id"] for m in exchange.json()["data"] if isinstance(m.get("id"), str)]
-    except (ComplianceFailure, KeyError, TypeError, AttributeError):
-        return []
-
-
-@pytest.fixture(scope="session")
-def model(settings: Settings, model_ids: list[str]) -> str:
-    if settings.model:
-        return settings.model
-    if not model_ids:
-        pytest.fail("[models.discover] GET /models listed no model and --model was not given")
-    chat = [m for m in model_ids if "embed" not in m.lower()]
-    return (chat or model_ids)[0]
-
-
-@pytest.fixture(scope="session")
-def embedding_model(settings: Settings, model_ids: list[str], model: str) -> str:
-    if settings.embedding_model:
-        return settings.embedding_model
-    embed = [m for m in model_ids if "embed" in m.lower()]
-    return embed[0] if embed else model
-
-
-@pytest.fixture(scope="session")
-def caps(settings: Settings, client: ApiClient, model: str, embedding_model: str) -> Capabilities:
-    return Capabilities(client, model, embedding_model, settings.require)
-
-
-@pytest.fixture(scope="session")
-def profile(settings: Settings) -> str:
-    return settings.profile

@@ -1,5 +1,9 @@
-"""Locust load profiles for OpenAI-compatible inference servers: ``locust -f loadtests``.
+"""Locust load profiles for OpenAI-compatible inference servers.
 
-Locust loads every ``*.py`` file in this directory whose name does not start with ``_``; the
-private helpers are ``_``-prefixed so that they are imported, not loaded as locustfiles.
+    locust -f loadtests --host http://127.0.0.1:8000/v1     # from a checkout
+    python -m loadtests --host http://127.0.0.1:8000/v1     # wherever the package is installed
+
+Locust loads every ``*.py`` file of this folder whose name does not start with ``_`` as a
+locustfile: those are the two entry files (``users.py``, ``shape.py``); everything else is a
+private module of this package, imported with relative imports.
 """

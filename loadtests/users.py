@@ -1,63 +1,28 @@
-"""User classes: one per endpoint kind, plus the weighted mix used when none is named.
+"""Locust entry: the user classes (`locust -f loadtests` loads this file as a top-level module).
 
-locust -f loadtests --host http://127.0.0.1:8000                      # MixedUser
-locust -f loadtests --host http://127.0.0.1:8000 StreamingChatUser    # one kind
+Locust imports every ``*.py`` here without a package, so this file only re-exports; the classes
+live in ``loadtests._users`` and are therefore defined once however they are imported.
+
+locust -f loadtests --host http://127.0.0.1:8000/v1                   # MixedUser
+locust -f loadtests --host http://127.0.0.1:8000/v1 StreamingChatUser # one kind
 """
 
-from __future__ import annotations
+from loadtests._responses_user import StreamingResponsesUser
+from loadtests._users import (
+    ChatUser,
+    CompletionUser,
+    ConversationUser,
+    EmbeddingUser,
+    MixedUser,
+    StreamingChatUser,
+)
 
-import _llm_hooks  # noqa: F401  (registers the event listeners once per process)
-from _llm_client import LLMUser
-from locust import task
-
-
-class ChatUser(LLMUser):
-    """Non-streamed /v1/chat/completions; latency is the whole response."""
-
-    @task
-    def chat(self) -> None:
-        self.generate("/v1/chat/completions", "chat", "chat")
-
-
-class StreamingChatUser(LLMUser):
-    """Streamed /v1/chat/completions with TTFT, ITL, TPOT and E2E."""
-
-    @task
-    def chat_stream(self) -> None:
-        self.stream("/v1/chat/completions", "chat", "chat.stream")
-
-
-class CompletionUser(LLMUser):
-    """Streamed /v1/completions (the legacy text endpoint most benchmarks drive)."""
-
-    @task
-    def completion_stream(self) -> None:
-        self.stream("/v1/completions", "completion", "completions.stream")
-
-
-class EmbeddingUser(LLMUser):
-    """/v1/embeddings; no output tokens, prompt tokens only."""
-
-    @task
-    def embedding(self) -> None:
-        self.embed("embeddings")
-
-
-class MixedUser(LLMUser):
-    """Weighted mix resembling a chat product: mostly streamed chat, some of everything else."""
-
-    @task(6)
-    def chat_stream(self) -> None:
-        self.stream("/v1/chat/completions", "chat", "chat.stream")
-
-    @task(2)
-    def chat(self) -> None:
-        self.generate("/v1/chat/completions", "chat", "chat")
-
-    @task(1)
-    def completion_stream(self) -> None:
-        self.stream("/v1/completions", "completion", "completions.stream")
-
-    @task(1)
-    def embedding(self) -> None:
-        self.embed("embeddings")
+__all__ = [
+    "ChatUser",
+    "CompletionUser",
+    "ConversationUser",
+    "EmbeddingUser",
+    "MixedUser",
+    "StreamingChatUser",
+    "StreamingResponsesUser",
+]

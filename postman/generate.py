@@ -17,6 +17,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from inferno.urls import api_base
+
 from . import COLLECTION_FILE, ENVIRONMENT_FILE, PACKAGE_DIR, _schemas, _scripts
 from ._requests import Case, Folder, Repeat, folders
 
@@ -25,12 +27,21 @@ NAME = "Inferno OpenAI-compatible API"
 # Fixed ids: Postman wants one, and a random one would make every run differ.
 _ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:inferno:postman")
 ENVIRONMENT_DEFAULTS: dict[str, str] = {
-    "base_url": _schemas.default_server_url(),
+    # The OpenAI SDK's form; the server root without /v1 works the same (see SERVER_ROOT_SCRIPT).
+    "base_url": api_base(_schemas.default_server_url()),
     "api_key": "",
     "model": "inferno-tiny",
     "embedding_model": "inferno-tiny",
 }
 _SECRETS = frozenset({"api_key"})
+# Request URLs start from the server root (the spec's paths include /v1). `base_url` is accepted in
+# both forms, as everywhere in the harness: this collection-level script derives the root from it.
+SERVER_ROOT = "server_root"
+SERVER_ROOT_SCRIPT = [
+    "// base_url may be the OpenAI SDK's form (http://host:port/v1) or the server root.",
+    "const given = String(pm.variables.get('base_url') || '').trim().replace(/\\/+$/, '');",
+    f"pm.variables.set('{SERVER_ROOT}', given.replace(/\\/v1$/, '').replace(/\\/+$/, ''));",
+]
 
 
 def build_collection() -> dict[str, Any]:
@@ -40,12 +51,14 @@ def build_collection() -> dict[str, Any]:
             "name": NAME,
             "description": (
                 "Generated from specs/openapi.yaml by `python -m postman.generate`; do not edit "
-                "by hand. Response schemas are embedded from the spec. Set `base_url`, `api_key`, "
-                "`model` and `embedding_model` in the environment."
+                "by hand. Response schemas are embedded from the spec. Set `base_url` (as given to "
+                "the OpenAI SDK, http://HOST:PORT/v1; without /v1 works too), `api_key`, `model` "
+                "and `embedding_model` in the environment."
             ),
             "schema": COLLECTION_SCHEMA,
         },
         "auth": _bearer("{{api_key}}"),
+        "event": [_event("prerequest", SERVER_ROOT_SCRIPT)],
         "item": [_folder(f) for f in folders()],
     }
 
@@ -149,8 +162,8 @@ def _event(listen: str, lines: list[str]) -> dict[str, Any]:
 
 def _url(path: str) -> dict[str, Any]:
     return {
-        "raw": "{{base_url}}" + path,
-        "host": ["{{base_url}}"],
+        "raw": "{{" + SERVER_ROOT + "}}" + path,
+        "host": ["{{" + SERVER_ROOT + "}}"],
         "path": [part for part in path.split("/") if part],
     }
 
@@ -176,7 +189,11 @@ def _tests(case: Case) -> list[str]:
     if case.stream:
         assert case.operation_id is not None, "a streamed case belongs to an operation"
         name = _schemas.stream_chunk_schema_name(case.operation_id)
-        lines += _scripts.sse_stream(_schemas.schema(name, case.profile), name)
+        by_type = _schemas.stream_event_schema_names(case.operation_id)
+        if by_type:
+            lines += _typed_events(case, by_type)
+        else:
+            lines += _scripts.sse_stream(_schemas.schema(name, case.profile), name)
     else:
         name = _schemas.response_schema_name(case.operation_id, case.status)
         lines += _scripts.json_body_schema(_schemas.schema(name, case.profile), name)
@@ -186,6 +203,16 @@ def _tests(case: Case) -> list[str]:
     if case.bearer is not None:
         return _scripts.skip_without_api_key(lines, "needs a server started with API keys")
     return lines
+
+
+def _typed_events(case: Case, by_type: dict[str, str]) -> list[str]:
+    schemas = {
+        name: _schemas.without_response(_schemas.schema(name, case.profile))
+        for name in sorted(set(by_type.values()))
+    }
+    assert case.operation_id is not None
+    response = _schemas.schema(_schemas.response_schema_name(case.operation_id, 200), case.profile)
+    return _scripts.sse_typed_events(response, schemas, by_type)
 
 
 if __name__ == "__main__":

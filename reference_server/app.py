@@ -20,7 +20,8 @@ from .engine import BATCH_TOKEN_BUCKETS, EngineNotReady, QueueFull
 from .errors import ApiError, InferenceFailed
 from .metrics import Metrics
 from .registry import EngineFactory, ModelRegistry
-from .routes import chat, completions, embeddings, models, ops, websocket
+from .responses_store import ResponseStore
+from .routes import chat, completions, embeddings, models, ops, responses, websocket
 
 log = logging.getLogger("reference_server")
 
@@ -77,6 +78,7 @@ def create_app(
     app.ctx.config = config
     app.ctx.metrics = Metrics()
     app.ctx.registry = ModelRegistry(config, engine_factory=engine_factory)
+    app.ctx.responses = ResponseStore(config.responses_store)
     _describe_metrics(app.ctx.metrics)
     app.ctx.metrics.add_gauges(lambda: _load_gauges(app.ctx.registry))
 
@@ -85,6 +87,13 @@ def create_app(
     app.add_route(chat.chat_completions, "/v1/chat/completions", methods=["POST"])
     app.add_route(completions.completions, "/v1/completions", methods=["POST"])
     app.add_route(embeddings.embeddings, "/v1/embeddings", methods=["POST"])
+    app.add_route(responses.create_response, "/v1/responses", methods=["POST"])
+    app.add_route(responses.count_input_tokens, "/v1/responses/input_tokens", methods=["POST"])
+    app.add_route(responses.retrieve_response, "/v1/responses/<response_id>", methods=["GET"])
+    app.add_route(responses.delete_response, "/v1/responses/<response_id>", methods=["DELETE"])
+    app.add_route(
+        responses.list_input_items, "/v1/responses/<response_id>/input_items", methods=["GET"]
+    )
     app.add_route(ops.health, "/health", methods=["GET"])
     app.add_route(ops.metrics, "/metrics", methods=["GET"])
     app.add_route(ops.openapi, "/openapi.json", methods=["GET"])
@@ -95,7 +104,12 @@ def create_app(
     async def _start_models(app: Sanic) -> None:
         app.ctx.registry.start()
         # Parse the spec and compile the validators now, not on the first request.
-        for operation in ("createChatCompletion", "createCompletion", "createEmbedding"):
+        for operation in (
+            "createChatCompletion",
+            "createCompletion",
+            "createEmbedding",
+            "createResponse",
+        ):
             specs.request_validator(operation, config.validation_profile)
 
     @app.after_server_stop

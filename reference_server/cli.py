@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,7 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--config", type=Path, help="YAML/JSON file with a 'models' list (id, path, n_ctx, ...)"
     )
     serve.add_argument("--host", default="127.0.0.1", help="bind address (default: 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    serve.add_argument(
+        "--port", type=int, default=8000, help="port; 0 picks a free one (default: 8000)"
+    )
     serve.add_argument(
         "--n-ctx",
         type=int,
@@ -133,6 +136,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="events one stream may buffer before its sequence sits out of the batch (default: 32)",
     )
     serve.add_argument(
+        "--responses-store",
+        type=int,
+        default=1024,
+        help="stored responses kept in memory for retrieval and previous_response_id; the least "
+        "recently used is evicted (default: 1024; 0 stores none)",
+    )
+    serve.add_argument(
         "--no-repack",
         action="store_true",
         help="load weights as stored, without llama.cpp's CPU-specific repacking (a workaround "
@@ -171,6 +181,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         sse_keepalive_s=args.sse_keepalive_s,
         compression_min_bytes=args.compression_min_bytes,
         stream_buffer=args.stream_buffer,
+        responses_store=args.responses_store,
         no_repack=args.no_repack,
     )
 
@@ -194,7 +205,11 @@ def main(argv: list[str] | None = None, *, engine_factory: EngineFactory | None 
     """The command line. `engine_factory` replaces the llama.cpp engine (tests only)."""
     args = build_parser().parse_args(argv)
     if args.command == "tiny-model":
-        from .tiny_model import ensure_tiny_model
+        try:
+            from .tiny_model import ensure_tiny_model
+        except ModuleNotFoundError as exc:
+            print(f"error: {SERVER_EXTRA_HINT} ({exc})", file=sys.stderr)
+            return 2
 
         print(ensure_tiny_model(args.cache_dir))
         return 0
@@ -207,9 +222,18 @@ def main(argv: list[str] | None = None, *, engine_factory: EngineFactory | None 
     return serve(config, engine_factory=engine_factory)
 
 
+SERVER_EXTRA_HINT = (
+    "the reference server needs the 'server' extra: pip install 'inferno-harness[server]'"
+)
+
+
 def serve(config: ServerConfig, *, engine_factory: EngineFactory | None = None) -> int:
-    from .app import create_app
-    from .registry import resolve_model_path
+    try:
+        from .app import create_app
+        from .registry import resolve_model_path
+    except ModuleNotFoundError as exc:
+        print(f"error: {SERVER_EXTRA_HINT} ({exc})", file=sys.stderr)
+        return 2
 
     try:
         for model in config.models:
@@ -218,12 +242,19 @@ def serve(config: ServerConfig, *, engine_factory: EngineFactory | None = None) 
         print(f"error: {exc}", file=sys.stderr)
         return 2
     app = create_app(config, engine_factory=engine_factory)
-    print(f"Inferno reference server on http://{config.host}:{config.port}/v1", flush=True)
-    app.run(
-        host=config.host,
-        port=config.port,
-        single_process=True,
-        access_log=False,
-        motd=False,
-    )
+    try:
+        sock = _listen(config.host, config.port)
+    except OSError as exc:
+        print(f"error: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr)
+        return 2
+    # With --port 0 the kernel picks the port; this line is how a launcher learns it.
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    print(f"Inferno reference server on http://{shown}:{port}/v1", flush=True)
+    app.run(sock=sock, single_process=True, access_log=False, motd=False)
     return 0
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host, port), family=family)

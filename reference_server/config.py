@@ -37,6 +37,7 @@ class ServerConfig:
     stream_batch_ms: float = 0.0
     sse_keepalive_s: float = 15.0
     max_budget_tokens: int = 0  # 0: no limit beyond the context window
+    responses_store: int = 1024  # stored responses kept (least recently used evicted); 0: none
     validation_profile: str = "strict"
     no_repack: bool = False  # the reference server also enforces the stricter rules
     extra: dict = field(default_factory=dict)

@@ -127,13 +127,15 @@ class StreamSink(Protocol):
 
 
 class ChunkFormatter(Protocol):
-    """Turns engine events into the API's chunk objects (chat or completions)."""
+    """Turns engine events into the API's chunk objects (chat, completions or Responses)."""
 
     def opening(self) -> list[dict[str, Any]]: ...
 
     def chunks_for(self, event: GenerationEvent) -> list[dict[str, Any]]: ...
 
     def unfinished(self) -> list[dict[str, Any]]: ...
+
+    def failed(self, message: str) -> list[dict[str, Any]]: ...
 
     def usage_chunk(
         self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0
@@ -146,6 +148,7 @@ class StreamSettings:
     timeout: float
     keepalive: float
     batch_ms: float
+    done_sentinel: bool = True  # end with `data: [DONE]` (chat, completions; not Responses)
 
 
 _NOTHING = object()
@@ -251,10 +254,11 @@ async def _forward(
                 return
     except InferenceFailed as exc:
         # No [DONE] after a failure: a client must not mistake the stream for a complete one.
-        await sink.send(stream_error(str(exc)))
+        for chunk in formatter.failed(str(exc)):
+            await sink.send(chunk)
         await sink.finish(done=False)
         return
-    await sink.finish()
+    await sink.finish(settings.done_sentinel)
 
 
 async def _coalesce(pump: _Pump, first: TextDelta, window: float) -> tuple[TextDelta, Any]:
@@ -283,7 +287,7 @@ async def _end_on_timeout(
     await sink.comment(f"request timeout after {settings.timeout:g} s")
     for chunk in formatter.unfinished():
         await sink.send(chunk)
-    await sink.finish()
+    await sink.finish(settings.done_sentinel)
 
 
 def stream_error(message: str) -> dict[str, Any]:

@@ -25,11 +25,13 @@ __all__ = [
     "load_spec",
     "operation",
     "operations",
+    "profiled_spec",
     "request_validator",
     "response_validator",
     "schema_for",
     "spec_path",
     "stream_event_validator",
+    "stream_event_validators",
 ]
 
 Profile = Literal["openai", "strict"]
@@ -120,14 +122,50 @@ def stream_event_validator(operation_id: str, profile: Profile = "openai") -> Dr
     return _validator(_pointer_to_ref(found), _check(profile))
 
 
+def stream_event_validators(
+    operation_id: str, profile: Profile = "openai"
+) -> dict[str, Draft202012Validator]:
+    """One validator per event `type`, for streams whose event schema is a union keyed by type.
+
+    Read from the union's `discriminator.mapping`; empty for streams of one chunk shape (chat,
+    completions). A precise schema per type gives precise failure messages.
+    """
+    pointer = _follow_ref([*_operation_pointer(operation_id), "responses", "200"])
+    media = _resolve_pointer(pointer).get("content", {}).get(_SSE)
+    if media is None:
+        raise ValueError(f"{operation_id} does not stream")
+    found = _find_key(
+        [*pointer, "content", _SSE, "itemSchema"], media["itemSchema"], "contentSchema"
+    )
+    content_schema: Any = load_spec()
+    for part in found or ():
+        content_schema = content_schema[int(part) if isinstance(content_schema, list) else part]
+    union = _deref(content_schema) if found else {}
+    mapping = (union.get("discriminator") or {}).get("mapping") or {}
+    return {
+        kind: _validator(_pointer_to_ref(_ref_to_pointer(ref)), _check(profile))
+        for kind, ref in mapping.items()
+    }
+
+
 def error_validator(profile: Profile = "openai") -> Draft202012Validator:
     """Validator of the shared error envelope {"error": {message, type, param, code}}."""
     return _validator(_component_ref("ErrorResponse"), _check(profile))
 
 
+@functools.cache
+def profiled_spec(profile: Profile = "openai") -> dict[str, Any]:
+    """The document as one profile sees it (cached and shared: do not mutate).
+
+    "strict": every `x-inferno-strict` object merged into the schema that carries it;
+    "openai": the overlays removed, leaving OpenAI's documented contract.
+    """
+    return _apply_overlays(copy.deepcopy(load_spec()), strict=_check(profile) == "strict")
+
+
 def schema_for(name: str, profile: Profile = "openai") -> dict[str, Any]:
     """A self-contained copy of components/schemas/<name> with every $ref inlined."""
-    doc = _profiled(_check(profile))
+    doc = profiled_spec(_check(profile))
     schemas = doc["components"]["schemas"]
     if name not in schemas:
         raise KeyError(f"unknown schema {name!r}")
@@ -145,12 +183,6 @@ def _check(profile: str) -> str:
     return profile
 
 
-@functools.cache
-def _profiled(profile: str) -> dict[str, Any]:
-    """The document with the strict overlays merged ("strict") or removed ("openai")."""
-    return _apply_overlays(copy.deepcopy(load_spec()), strict=profile == "strict")
-
-
 def _apply_overlays(node: Any, *, strict: bool) -> Any:
     if isinstance(node, dict):
         overlay = node.pop(STRICT_KEY, None)
@@ -166,7 +198,7 @@ def _apply_overlays(node: Any, *, strict: bool) -> Any:
 
 @functools.cache
 def _registry(profile: str) -> Registry:
-    resource = Resource(contents=_profiled(profile), specification=DRAFT202012)
+    resource = Resource(contents=profiled_spec(profile), specification=DRAFT202012)
     return Registry().with_resource(_BASE_URI, resource)
 
 

@@ -6,13 +6,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from reference_server.launcher import ServerProcess
+from inferno.launcher import ServerProcess, reference_server_process
 
 
 @pytest.fixture(scope="session")
 def reference_server() -> Iterator[ServerProcess]:
     """One reference server on the tiny model for the whole session (per xdist worker)."""
-    with ServerProcess(["--model", "tiny"]) as server:
+    with reference_server_process(["--model", "tiny"]) as server:
         yield server
 
 

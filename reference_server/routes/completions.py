@@ -22,7 +22,7 @@ from ..errors import invalid_request
 from ..params import completion_logprobs, sampling_params
 from ..registry import ServedModel
 from ..sinks import open_sse
-from ..streaming import TimedEvents, collect, record_usage, run_stream
+from ..streaming import TimedEvents, collect, record_usage, run_stream, stream_error
 from ._common import (
     check_budget,
     check_prompt_fits,
@@ -203,6 +203,9 @@ class CompletionFormatter:
 
     def unfinished(self) -> list[dict[str, Any]]:
         return [self._chunks.text(i, "", "length") for i in sorted(self._open)]
+
+    def failed(self, message: str) -> list[dict[str, Any]]:
+        return [stream_error(message)]
 
     def usage_chunk(
         self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0

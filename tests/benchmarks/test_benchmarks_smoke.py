@@ -11,8 +11,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from benchmarks import _compat_render, _report, _stats
 from benchmarks.compat import _trim
+
+pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -95,7 +99,22 @@ def test_compat_render_shows_matrix_and_deviation_with_request() -> None:
             },
         ],
         "server": {"server_header": "x"},
-    }
+        "summary": {"checks_passed": 1, "checks_applicable": 2, "check_score": 50.0,
+                    "weighted_score": 40.0, "deviations_by_severity": {"contract": 1}},
+        "deviations": [
+            {
+                "rule": "errors.status",
+                "severity": "contract",
+                "cause": "answers 200 where OpenAI answers 404",
+                "message": "expected 404, got 200",
+                "checks": ["test_models.py::test_retrieve_unknown_model_is_404"],
+                "clients": ["openai SDK"],
+                "request": f"GET {base}/models/nope",
+                "status": 200,
+                "reproduce": f"curl {base}/models/nope",
+            }
+        ],
+    }  # fmt: skip
     data = {
         "date": "2026-01-01",
         "preset": "extended",
@@ -105,7 +124,9 @@ def test_compat_render_shows_matrix_and_deviation_with_request() -> None:
     }
     text = _compat_render.render(data, source="compat.json")
     assert "| models | ❌ 1 / 1 / 0 |" in text
-    assert "`models.unknown.status`" in text
+    assert "| **rules holding (weighted)** | **40.0%** |" in text
+    assert "| contract | `errors.status` | answers 200 where OpenAI answers 404 |" in text
+    assert "`test_retrieve_unknown_model_is_404`" in text and "openai SDK" in text
     assert "`GET /v1/models/nope`" in text and "45678" not in text
 
 

@@ -16,6 +16,8 @@ from typing import Any
 
 import httpx
 
+from inferno import sse
+
 Json = Any
 
 
@@ -36,6 +38,7 @@ class Mutation:
     frame: Callable[[list[str]], Iterator[bytes]] | None = None
     stream_content_type: str = "text/event-stream"
     handle: Callable[[str, str, bytes], Reply | None] | None = None  # full override
+    authorize: Callable[[dict[str, str]], Reply | None] | None = None  # sees the headers
     strip_encoding: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -69,6 +72,10 @@ class MutatingProxy:
 
     def respond(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> Reply:
         m = self.mutation
+        if m.authorize is not None:
+            refused = m.authorize(headers)
+            if refused is not None:
+                return refused
         if m.handle is not None:
             reply = m.handle(method, path, raw)
             if reply is not None:
@@ -119,14 +126,8 @@ class MutatingProxy:
                     data = json.dumps(obj).encode()
                     return Reply(status, {"Content-Type": content_type}, data)
                 return Reply(up.status_code, {"Content-Type": content_type}, data)
-            text = up.read().decode()
-        events = [
-            line[len("data: ") :]
-            for block in text.replace("\r\n", "\n").split("\n\n")
-            for line in block.split("\n")
-            if line.startswith("data: ")
-        ]
-        events = m.events(path, body, events)
+            upstream_events = sse.parse(up.read())
+        events = m.events(path, body, [event.data for event in upstream_events])
         frames = (m.frame or default_frame)(events)
         return Reply(200, {"Content-Type": m.stream_content_type}, frames)
 

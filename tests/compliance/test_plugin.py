@@ -8,8 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from _compliance_catalogue import CASES
 from _compliance_proxy import MutatingProxy
+
+pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -13,26 +13,8 @@ import respx
 from compliance import _baseline, _render
 from compliance._capabilities import Capabilities
 from compliance._client import ApiClient
-from compliance._sse import SSEParser, read_events
+from compliance._sse import read_events
 from compliance._stop import pick_stop
-
-
-def test_sse_parser_handles_crlf_comments_and_multiline_data() -> None:
-    parser = SSEParser()
-    events = parser.feed(
-        ": keep-alive\r\n\r\ndata: a\r\ndata: b\r\n\r\nretry: 10\n\nevent: x\ndata: c\n\n"
-    )
-    assert [e.data for e in events] == ["a\nb", "c"]
-    assert events[1].event == "x"
-    assert parser.comments == 1
-
-
-def test_sse_parser_waits_for_split_crlf_and_flags_unterminated_event() -> None:
-    parser = SSEParser()
-    assert parser.feed("data: one\r") == []
-    assert [e.data for e in parser.feed("\n\r\ndata: two")] == ["one"]
-    tail = parser.close()
-    assert [e.data for e in tail] == ["two"] and not tail[0].terminated
 
 
 def test_read_events_stops_an_endless_stream() -> None:

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-
-# The private helper modules are imported top-level by the locustfiles; the unit tests do the same.
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "loadtests"))
-
 from sse_fixture import FixtureServer
 
 

@@ -1,4 +1,4 @@
-"""SLO parsing and checks, shape timelines, Retry-After, percentiles, prompt files."""
+"""SLO parsing and checks, shape timelines, shed back-off, the sample reservoir, prompt files."""
 
 from __future__ import annotations
 
@@ -6,17 +6,19 @@ import json
 from pathlib import Path
 
 import pytest
-from _llm_prompts import builtin_prompts, load_prompts
-from _llm_recorder import Counts, Reservoir, percentile
-from _llm_shapes import Constant, Ramp, ShapeParams, Spike, Sweep, SweepParams
-from _llm_shed import retry_after_s
-from _llm_slo import check, parse_slo
-from _llm_summary import format_table, view
+
+from loadtests._datasets import load_prompts
+from loadtests._prompts import builtin_prompts
+from loadtests._recorder import METRICS, Counts, Reservoir
+from loadtests._shapes import Constant, Ramp, ShapeParams, Spike, Sweep, SweepParams
+from loadtests._shed import shed_backoff_s
+from loadtests._slo import check, parse_slo
+from loadtests._summary import format_table, view
 
 
 def make_view(ttft: list[float], ok: int = 10, errors: int = 0, shed: int = 0) -> dict:
     counts = Counts(ok=ok, errors=errors, shed=shed, output_tokens=ok * 10)
-    metrics = {m: Reservoir() for m in ("ttft_ms", "itl_ms", "tpot_ms", "e2e_ms", "output_tokens")}
+    metrics = {m: Reservoir() for m in METRICS}
     metrics["ttft_ms"].extend(ttft)
     return view(counts, metrics, duration_s=10.0)
 
@@ -88,15 +90,15 @@ def test_sweep_stops_at_the_first_breaking_step() -> None:
     assert not report["steps"][-1]["passed"]
 
 
-def test_retry_after() -> None:
-    assert retry_after_s("2", cap=30) == 2
-    assert retry_after_s("999", cap=30) == 30
-    assert retry_after_s(None, cap=30) == 1.0
-    assert retry_after_s("Wed, 21 Oct 2015 07:28:00 GMT", cap=30) == 0.0  # in the past
+def test_shed_backoff_follows_retry_after_within_the_cap() -> None:
+    assert shed_backoff_s("2", cap=30) == 2
+    assert shed_backoff_s("999", cap=30) == 30
+    assert shed_backoff_s(None, cap=30) == 1.0
+    assert shed_backoff_s("garbage", cap=30) == 1.0
+    assert shed_backoff_s("Wed, 21 Oct 2015 07:28:00 GMT", cap=30) == 0.0  # in the past
 
 
-def test_percentile_and_bounded_reservoir() -> None:
-    assert percentile([1.0, 2.0, 3.0, 4.0], 50) == pytest.approx(2.5)
+def test_bounded_reservoir() -> None:
     res = Reservoir(cap=100)
     res.extend([float(i) for i in range(10_000)])
     assert len(res.values) == 100 and res.count == 10_000 and res.max == 9999.0
@@ -111,7 +113,7 @@ def test_prompt_file(tmp_path: Path) -> None:
     assert len(builtin_prompts()) >= 5
     path.write_text('{"nothing": 1}\n')
     with pytest.raises(ValueError, match="needs 'prompt'"):
-        load_prompts(path)
+        load_prompts(path)  # more file formats: test_loadtests_datasets.py
 
 
 def test_table_renders() -> None:

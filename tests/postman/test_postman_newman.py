@@ -11,8 +11,10 @@ from typing import Any
 
 import pytest
 
+from inferno.launcher import ServerProcess, reference_server_process
 from postman import COLLECTION_FILE, ENVIRONMENT_FILE, PACKAGE_DIR
-from reference_server.launcher import ServerProcess
+
+pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
 
 ROOT = Path(__file__).resolve().parents[2]
 NEWMAN_VERSION = "6.2.2"  # the Makefile's `newman` target pins the same version
@@ -53,7 +55,7 @@ def newman() -> Path:
 @pytest.fixture(scope="module")
 def keyed_server() -> Iterator[ServerProcess]:
     # Its own server: the shared one runs without keys, and the bad-key row needs keys enforced.
-    with ServerProcess(["--model", "tiny", "--api-key", API_KEY]) as server:
+    with reference_server_process(["--model", "tiny", "--api-key", API_KEY]) as server:
         yield server
 
 
@@ -86,8 +88,13 @@ def _request_count() -> int:
     return sum(len(folder["item"]) for folder in collection["item"])
 
 
-def test_collection_passes_under_newman(newman: Path, keyed_server: ServerProcess) -> None:
-    result, run = _run_collection(newman, keyed_server.base_url)
+@pytest.mark.parametrize("url_form", ["sdk", "root"])
+def test_collection_passes_under_newman(
+    newman: Path, keyed_server: ServerProcess, url_form: str
+) -> None:
+    # base_url as given to the OpenAI SDK (…/v1) or as the server root: the same run.
+    suffix = "/v1" if url_form == "sdk" else ""
+    result, run = _run_collection(newman, keyed_server.base_url + suffix)
     failures = [
         f"{f['source'].get('name')}: {f['error'].get('test')}: {f['error'].get('message')}"
         for f in run["failures"]

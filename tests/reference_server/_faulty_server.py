@@ -44,15 +44,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def faulty_server(args: list[str], **faults: object) -> Any:
-    """A ServerProcess running this module; keyword arguments become INFERNO_FAULT_* variables."""
-    from reference_server.launcher import ServerProcess
+    """A server process running this module; keyword arguments become INFERNO_FAULT_* variables."""
+    from inferno.launcher import reference_server_process
 
     python_path = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)
     env = {"PYTHONPATH": python_path}
     env.update({f"INFERNO_FAULT_{k.upper()}": str(v) for k, v in faults.items()})
     # One llama.cpp thread: on a busy 2-core machine a second, spinning thread makes generation
     # speed swing by 100x, and the tests reason about timing.
-    return ServerProcess(["--model", "tiny", "--threads", "1", *args], env=env, module=MODULE)
+    return reference_server_process(
+        ["--model", "tiny", "--threads", "1", *args], env=env, module=MODULE
+    )
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import httpx
 import openai
 import pytest
 
-from reference_server.launcher import ServerProcess
+from inferno.launcher import ServerProcess, reference_server_process
 from tests.reference_server._assertions import (
     CHAT,
     COMPLETIONS,
@@ -37,7 +37,7 @@ ROUTES = [
 @pytest.fixture(scope="module")
 def server() -> Iterator[ServerProcess]:
     args = ["--model", "tiny", "--api-key", KEYS[0], "--api-key", KEYS[1]]
-    with ServerProcess(args, env={"INFERNO_API_KEYS": f" {ENV_KEY} ,"}) as srv:
+    with reference_server_process(args, env={"INFERNO_API_KEYS": f" {ENV_KEY} ,"}) as srv:
         yield srv
 
 

@@ -9,7 +9,7 @@ import httpx
 import openai
 import pytest
 
-from reference_server.launcher import ServerProcess
+from inferno.launcher import reference_server_process
 from tests.reference_server._assertions import (
     CHAT,
     COMPLETIONS,
@@ -37,7 +37,10 @@ def http(base_url: str) -> Iterator[httpx.Client]:
 
 @pytest.fixture(scope="module")
 def limited() -> Iterator[httpx.Client]:
-    with ServerProcess(["--model", "tiny", *LIMITS]) as server, client(server.base_url) as c:
+    with (
+        reference_server_process(["--model", "tiny", *LIMITS]) as server,
+        client(server.base_url) as c,
+    ):
         yield c
 
 

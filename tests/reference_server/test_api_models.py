@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from reference_server.launcher import ServerProcess
+from inferno.launcher import reference_server_process
 from tests.reference_server._assertions import (
     CHAT,
     COMPLETIONS,
@@ -40,7 +40,10 @@ def two_models(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Clien
         "    owned_by: someone-else\n",
         encoding="utf-8",
     )
-    with ServerProcess(["--config", str(config)]) as server, client(server.base_url) as c:
+    with (
+        reference_server_process(["--config", str(config)]) as server,
+        client(server.base_url) as c,
+    ):
         yield c
 
 

@@ -12,7 +12,7 @@ import openai
 import pytest
 
 import specs
-from reference_server.launcher import ServerProcess
+from inferno.launcher import ReadyProbe, reference_server_process
 from tests.reference_server._assertions import (
     CHAT,
     COMPLETIONS,
@@ -165,21 +165,6 @@ def test_idle_server_has_an_empty_queue(http: httpx.Client) -> None:
     assert metric(samples, "inferno_queue_depth", model=MODEL) == 0
 
 
-class _AnswersHealth(ServerProcess):
-    """A server that is up but never ready: startup waits for any /health answer."""
-
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            try:
-                httpx.get(self.base_url + "/health", timeout=2.0)
-                return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        self.stop()
-        raise TimeoutError(f"no /health answer:\n{self.log()}")
-
-
 @pytest.fixture(scope="module")
 def half_broken(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
     folder: Path = tmp_path_factory.mktemp("broken")
@@ -189,7 +174,11 @@ def half_broken(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Clie
         f"models:\n  - id: good\n    path: tiny\n  - id: broken\n    path: {folder}/broken.gguf\n",
         encoding="utf-8",
     )
-    with _AnswersHealth(["--config", str(config)]) as server, client(server.base_url) as c:
+    # Up but never ready (/health stays 503): startup waits for /v1/models instead.
+    server = reference_server_process(
+        ["--config", str(config)], probe=ReadyProbe("GET", "/v1/models")
+    )
+    with server, client(server.base_url) as c:
         yield c
 
 

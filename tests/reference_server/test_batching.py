@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from reference_server.launcher import ServerProcess
+from inferno.launcher import reference_server_process
 from tests.reference_server._assertions import (
     CHAT,
     COMPLETIONS,
@@ -61,7 +61,7 @@ PROMPTS = [
 def batched() -> Iterator[httpx.Client]:
     """The product server with 8 sequences, one thread."""
     args = ["--model", "tiny", "--threads", "1", "--parallel", str(PARALLEL)]
-    with ServerProcess(args) as server, client(server.base_url) as http:
+    with reference_server_process(args) as server, client(server.base_url) as http:
         yield http
 
 

@@ -32,6 +32,8 @@ from tests.reference_server._faulty_server import (
     wait_until_idle,
 )
 
+pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
+
 PARALLEL = 4
 MAX_QUEUE = 8
 CAPACITY = PARALLEL + MAX_QUEUE  # sequences plus queue places
