@@ -5,9 +5,15 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NEWMAN := .tools/newman/node_modules/.bin/newman
 NEWMAN_VERSION := 6.2.2
+# The clients area's libraries, outside the main environment: the [clients] extra, and
+# instructor on its own (its jiter pin clashes with the newest openai).
+CLIENTS_PY := .tools/clients/bin/python
+CLIENTS_STAMP := .tools/clients/.installed
+INSTRUCTOR_PY := .tools/clients-instructor/bin/python
+INSTRUCTOR_VERSION := 1.17.0
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-fast lint format model newman postman compat bench reliability clean help
+.PHONY: demo test test-fast lint format model newman postman compat bench reliability clean help clients-env
 
 help:
 	@echo "make demo   - start the reference server on the tiny model, run the suite and a load profile"
@@ -17,6 +23,7 @@ help:
 	@echo "make bench  - reference server vs llama-cpp-python's server and llama-server (first run builds llama-server)"
 	@echo "make compat - compliance suite against all three servers, writes docs/compatibility.md"
 	@echo "make reliability - fuzz volume, soak, client faults, overload, hostile servers; writes docs/reliability.md"
+	@echo "make clients-env - the environments the clients area runs client libraries in (.tools/)"
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,13 +39,24 @@ $(NEWMAN):
 
 newman: $(NEWMAN)
 
+$(CLIENTS_STAMP): pyproject.toml
+	test -x $(CLIENTS_PY) || $(PYTHON) -m venv .tools/clients
+	$(CLIENTS_PY) -m pip install --quiet -e '.[clients]'
+	touch $(CLIENTS_STAMP)
+
+$(INSTRUCTOR_PY):
+	$(PYTHON) -m venv .tools/clients-instructor
+	$(INSTRUCTOR_PY) -m pip install --quiet "instructor==$(INSTRUCTOR_VERSION)"
+
+clients-env: $(CLIENTS_STAMP) $(INSTRUCTOR_PY)
+
 postman: $(STAMP)
 	$(PY) -m postman.generate
 
 bench: model
 	$(PY) -m benchmarks $(BENCH_ARGS)
 
-compat: model
+compat: model clients-env
 	$(PY) -m benchmarks.compat
 
 reliability: model
@@ -47,7 +65,7 @@ reliability: model
 demo: model
 	$(PY) -m inferno.demo
 
-test: model newman
+test: model newman clients-env
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest tests -p no:cacheprovider $(PYTEST_ARGS)

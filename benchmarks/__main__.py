@@ -43,6 +43,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--peers", default=",".join(_peers.PEER_NAMES))
     parser.add_argument("--threads", type=int, help="threads for every peer (default: as ours)")
     parser.add_argument("--n-ctx", type=int, help="context size for every peer (default: 2048)")
+    parser.add_argument(
+        "--parallel",
+        type=int,
+        default=_peers.DEFAULT_PARALLEL,
+        help="sequences decoded together, for every batching peer (default: "
+        f"{_peers.DEFAULT_PARALLEL})",
+    )
+    parser.add_argument(
+        "--n-batch",
+        type=int,
+        default=_peers.DEFAULT_N_BATCH,
+        help=f"tokens per decode step, for every batching peer (default: {_peers.DEFAULT_N_BATCH})",
+    )
     parser.add_argument("--out", type=Path, help="results JSON (default: benchmarks/results/)")
     parser.add_argument("--doc", default=str(DOC), help="Markdown file to update ('' = none)")
     parser.add_argument("--no-compat", action="store_true", help="skip the compliance runs")
@@ -100,7 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     roles = ("gen", "embed") if info.has_pooling else ("gen",)
     if not info.has_pooling:
         log("the model declares no pooling type: embeddings are not measured")
-    setup = _runner.Setup(info, n_ctx, threads, plan, prompts, roles, no_repack)
+    setup = _runner.Setup(
+        info, n_ctx, threads, plan, prompts, roles, no_repack, args.parallel, args.n_batch
+    )
     runs = _runner.run_all(peers, setup, args.runs, log)
 
     result = {
@@ -113,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         "model": info.to_dict(),
         "n_ctx": n_ctx,
         "threads": threads,
+        "parallel": args.parallel,
+        "n_batch": args.n_batch,
         "no_repack": no_repack,
         "plan": plan.to_dict(),
         "one_token_kind": "chat" if info.has_chat_template else "completion",
@@ -143,7 +160,14 @@ def main(argv: list[str] | None = None) -> int:
 
         if info.has_chat_template:
             compat.run_and_render(
-                peers, info, n_ctx, threads, log, skipped=skipped, no_repack=no_repack
+                peers,
+                info,
+                n_ctx,
+                threads,
+                log,
+                skipped=skipped,
+                no_repack=no_repack,
+                parallel=args.parallel,
             )
         else:
             log("compat skipped: the model has no chat template (the suite needs chat)")
@@ -167,7 +191,16 @@ def _screen(path: Path, n_ctx: int, threads: int, plan: Plan, no_repack: bool) -
 def _launch(setup: _runner.Setup) -> _peers.Launch:
     # The recorded command line shows the real flags with a placeholder port.
     model = setup.model
-    return _peers.Launch(model.path, model.model_id, setup.n_ctx, setup.threads, 0, setup.no_repack)
+    return _peers.Launch(
+        model.path,
+        model.model_id,
+        setup.n_ctx,
+        setup.threads,
+        0,
+        setup.no_repack,
+        setup.parallel,
+        setup.n_batch,
+    )
 
 
 if __name__ == "__main__":

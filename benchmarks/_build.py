@@ -1,9 +1,10 @@
-"""Build llama.cpp's `llama-server` once from the sources in the llama-cpp-python sdist.
+"""Peers from the llama-cpp-python sdist: build llama.cpp's `llama-server` once, and take the
+batched example server (`examples/server/server.py`) out of it.
 
 The sdist vendors the exact llama.cpp revision that the installed Python binding was built
-from, so both peers run the same inference code. Everything lives in a cache folder outside
+from, so every peer runs the same inference code. Everything lives in a cache folder outside
 the repository (``$XDG_CACHE_HOME/inferno/peers``, else ``~/.cache/inferno/peers``); a second
-run finds the binary there and builds nothing.
+run finds the binary and the script there and builds nothing.
 """
 
 from __future__ import annotations
@@ -76,13 +77,29 @@ def ensure_llama_server(version: str, jobs: int = 2, log=print) -> Path:
     return binary
 
 
+def example_server(version: str, log=print) -> Path:
+    """The sdist's batched example server script (continuous batching on the low-level API)."""
+    root = cache_dir()
+    script = root / f"llama_cpp_python-{version}" / "examples" / "server" / "server.py"
+    if not script.is_file():
+        _extract(version, "examples/server/", log)
+    if not script.is_file():
+        raise BuildError(f"the llama-cpp-python {version} sdist has no examples/server/server.py")
+    return script
+
+
 def _source_tree(version: str, log) -> Path:
+    source = cache_dir() / f"llama_cpp_python-{version}" / "vendor" / "llama.cpp"
+    if not (source / "CMakeLists.txt").is_file():
+        _extract(version, "vendor/llama.cpp/", log)
+    return source
+
+
+def _extract(version: str, folder: str, log) -> None:
+    """Unpacks one folder of the sdist (downloaded first if needed) into the cache."""
     root = cache_dir()
     root.mkdir(parents=True, exist_ok=True)
     top = f"llama_cpp_python-{version}"
-    source = root / top / "vendor" / "llama.cpp"
-    if (source / "CMakeLists.txt").is_file():
-        return source
     sdist = root / f"{top}.tar.gz"
     if not sdist.is_file():
         log(f"downloading the llama-cpp-python {version} sdist (llama.cpp sources)")
@@ -105,14 +122,13 @@ def _source_tree(version: str, log) -> Path:
             )
     if not sdist.is_file():
         raise BuildError(f"pip download did not produce {sdist.name}")
-    prefix = f"{top}/vendor/llama.cpp/"
+    prefix = f"{top}/{folder}"
     with tarfile.open(sdist) as archive:
         members = [m for m in archive.getmembers() if m.name.startswith(prefix)]
         if not members:
-            raise BuildError(f"{sdist.name} carries no vendor/llama.cpp")
+            raise BuildError(f"{sdist.name} carries no {folder}")
         # The "data" filter refuses absolute paths, links out of the tree and device files.
         archive.extractall(root, members=members, filter="data")
-    return source
 
 
 def _run(command: list[str], out, timeout_s: float) -> None:

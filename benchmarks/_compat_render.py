@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +14,15 @@ AREAS = (
     "chat",
     "completions",
     "streaming",
+    "tools",
+    "context",
     "embeddings",
+    "responses",
     "errors",
     "sdk",
     "fuzz",
     "transport",
+    "clients",
 )
 GENERIC_BASE = "http://127.0.0.1:8000"
 EXCERPT = 160
@@ -79,45 +84,61 @@ def _matrix(data: dict[str, Any]) -> list[str]:
             mark = "✅" if not failed and counts.get("passed") else "❌" if failed else "⏭"
             row.append(f"{mark} {counts.get('passed', 0)} / {failed} / {counts.get('skipped', 0)}")
         lines.append(f"| {area} | " + " | ".join(row) + " |")
-    scores = []
-    for peer in peers:
-        report = data["peers"][peer]
-        score = report.get("score")
-        scores.append(report.get("error") or (f"**{score}%**" if score is not None else "–"))
-    lines.append("| score | " + " | ".join(scores) + " |")
+
+    def cells(show: Callable[[dict[str, Any]], str]) -> str:
+        out = []
+        for peer in peers:
+            report = data["peers"][peer]
+            out.append(report.get("error") or show(report))
+        return " | ".join(out)
+
+    lines.append("| checks passing | " + cells(_check_score) + " |")
+    lines.append("| **rules holding (weighted)** | " + cells(_weighted) + " |")
+    lines.append("| deviations | " + cells(_deviation_counts) + " |")
     return lines
 
 
+def _check_score(report: dict[str, Any]) -> str:
+    s = report.get("summary") or {}
+    if not s:
+        return f"{report.get('score')}%" if report.get("score") is not None else "–"
+    return f"{s.get('checks_passed')}/{s.get('checks_applicable')} ({s.get('check_score')}%)"
+
+
+def _weighted(report: dict[str, Any]) -> str:
+    value = (report.get("summary") or {}).get("weighted_score")
+    return f"**{value}%**" if value is not None else "–"
+
+
+def _deviation_counts(report: dict[str, Any]) -> str:
+    by = (report.get("summary") or {}).get("deviations_by_severity") or {}
+    total = sum(by.values())
+    parts = ", ".join(f"{n} {sev}" for sev, n in by.items() if n)
+    return f"{total}" + (f" ({parts})" if parts else "")
+
+
 def _deviations(report: dict[str, Any]) -> list[str]:
-    failures = [r for r in report.get("results", []) if r["outcome"] in ("failed", "known")]
-    if not failures:
+    """One row per root cause (rule and cause), most severe first, with the checks it broke."""
+    found = report.get("deviations") or []
+    if not found:
         return ["No deviation found.", ""]
-    # One row per distinct deviation: a missing field fails every check that reads the
-    # response, and listing each separately would bury the other findings.
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for item in sorted(failures, key=lambda r: (_area_index(r["area"]), r["test_id"])):
-        details = item.get("details") or {}
-        message = _cell(details.get("message") or item.get("reason") or "", 220)
-        groups.setdefault((item["area"], message), []).append(item)
     lines = [
-        "| area | checks | deviation | example request | status |",
-        "|---|---|---|---|---|",
+        "| severity | rule | deviation | checks broken | clients it breaks | example request |",
+        "|---|---|---|---|---|---|",
     ]
-    for (area, message), items in groups.items():
-        rules = []
-        for item in items:
-            rule = (item.get("details") or {}).get("rule") or item["test_id"].split("::")[-1]
-            if rule not in rules:
-                rules.append(rule)
-        shown = ", ".join(f"`{_cell(r, 60)}`" for r in rules[:12])
-        if len(rules) > 12:
-            shown += f" and {len(rules) - 12} more"
-        details = items[0].get("details") or {}
-        request = (details.get("request") or "").replace(GENERIC_BASE, "")
-        if details.get("request_body"):
-            request = f"{request} {details['request_body']}"
-        status = _cell(details.get("status"), 10)
-        lines.append(f"| {area} | {shown} | {message} | {_code(request, 200)} | {status} |")
+    for d in found:
+        checks = [c.split("::")[-1] for c in d["checks"]]
+        shown = ", ".join(f"`{_cell(c, 60)}`" for c in checks[:8])
+        if len(checks) > 8:
+            shown += f" and {len(checks) - 8} more"
+        cause = d["cause"] if d["cause"] != d["rule"] else d.get("message") or d["reason"]
+        request = (d.get("request") or "").replace(GENERIC_BASE, "")
+        status = f" → {d['status']}" if d.get("status") is not None else ""
+        lines.append(
+            f"| {d['severity']} | `{d['rule']}` | {_cell(cause, 200)} | {shown} | "
+            f"{_cell(', '.join(d.get('clients') or []) or '–', 120)} | "
+            f"{_code(request, 120)}{status} |"
+        )
     return [*lines, ""]
 
 
@@ -144,10 +165,10 @@ def render(data: dict[str, Any], source: str) -> str:
         "# Compatibility",
         "",
         "The compliance suite (`compliance/`, preset "
-        f"`{data['preset']}`, profile `openai`) run against the reference server and the two "
-        "servers people would otherwise run locally, on the same model. Regenerate with "
-        f"`make compat` (`python -m benchmarks.compat`); the raw data is `benchmarks/results/"
-        f"{source}`. Generated: edit the generator, not this file.",
+        f"`{data['preset']}` with the real clients, profile `openai`) run against the reference "
+        "server and the servers people would otherwise run locally on the same library, on the "
+        "same model. Regenerate with `make compat` (`python -m benchmarks.compat`); the raw data "
+        f"is `benchmarks/results/{source}`. Generated: edit the generator, not this file.",
         "",
         f"- date: {data['date']}; machine: {machine['cores']} cores, {machine['cpu_model']}",
         f"- model: `{model['path_name']}` served as `{model['model_id']}`",
@@ -161,17 +182,21 @@ def render(data: dict[str, Any], source: str) -> str:
         "",
         "## Feature matrix",
         "",
-        "Cells: passed / failed / skipped checks. A skip is a feature the server declined "
-        "explicitly (400, 404, 405, 422 or 501) or a check that needs an option this run did "
-        "not give (e.g. `--api-key`).",
+        "Cells: passed / failed / skipped checks. A skip is an optional feature the server "
+        "declined explicitly (400, 404, 405, 422 or 501) or a check that needs an option this "
+        "run did not give (e.g. `--api-key`). *Rules holding* is the verdict: every rule the run "
+        "exercised weighs by its severity (breaks-clients 3, contract 2, strict 1) and a rule "
+        "with any deviation loses its weight, so one root cause counts once however many checks "
+        "it fails.",
         "",
         *_matrix(data),
         "",
         "## Deviations",
         "",
-        "Each row is one deviation: the checks that found it (rule names), what was wrong, and "
-        "a request that shows it (replay it with `curl` against a server on port 8000; "
-        "`benchmarks/results/` has every failing request and response excerpt).",
+        "Each row is one root cause: its rule and severity, what was wrong, the checks it broke, "
+        "the clients known to break on it (see `docs/compliance.md`), and a request that shows "
+        "it (replay it against a server on port 8000; `benchmarks/results/` has every failing "
+        "request, response excerpt and reproduction command).",
         "",
     ]
     for peer, report in data["peers"].items():

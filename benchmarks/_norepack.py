@@ -1,4 +1,5 @@
-"""`python -m benchmarks._norepack MODULE ARGS...`: run MODULE with llama.cpp weight repacking off.
+"""`python -m benchmarks._norepack MODULE|SCRIPT.py ARGS...`: run it with llama.cpp weight
+repacking off.
 
 llama.cpp repacks quantised weights into CPU-specific layouts at load time. On some CPUs
 (AVX-512 with AMX here) the repacked Q4_K kernels of the vendored revision crash in decode, for
@@ -29,11 +30,14 @@ def disable_repack() -> None:
 
 def main() -> None:
     if len(sys.argv) < 2:
-        raise SystemExit("usage: python -m benchmarks._norepack MODULE [ARGS...]")
-    module = sys.argv[1]
-    sys.argv = [module, *sys.argv[2:]]
+        raise SystemExit("usage: python -m benchmarks._norepack MODULE|SCRIPT.py [ARGS...]")
+    target = sys.argv[1]
+    sys.argv = [target, *sys.argv[2:]]
     disable_repack()
-    runpy.run_module(module, run_name="__main__", alter_sys=True)
+    if target.endswith(".py"):
+        runpy.run_path(target, run_name="__main__")
+    else:
+        runpy.run_module(target, run_name="__main__", alter_sys=True)
 
 
 if __name__ == "__main__":

@@ -1,28 +1,46 @@
 """The servers compared: how to install each, and the command line that starts it.
 
-Every peer gets the same GGUF, context size, thread count and model id, on a loopback port.
-Each is started once per role: "gen" (chat/completions) and "embed" (embeddings), because
-llama-server and llama-cpp-python serve embeddings only when started with an embedding
-context, which would otherwise also weigh on their generation; "all" (the compliance runs) is
-one process that serves everything it can.
+Every peer gets the same GGUF, context size, thread count and model id, on a loopback port;
+the three that decode sequences in batches also get the same number of sequences and batch
+size, with a unified KV cache of sequences × context cells (llama-cpp-python's own server
+runs one request at a time and has no such setting). Each is started once per role: "gen"
+(chat/completions) and "embed" (embeddings), because the other servers serve embeddings only
+when started with an embedding context, which would otherwise also weigh on their generation;
+"all" (the compliance runs) is one process that serves everything it can.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import json
 import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from . import _build
 
-PEER_NAMES = ("ours", "llama-cpp-python", "llama-server")
+PEER_NAMES = ("ours", "llama-cpp-python", "llama-server", "llama-cpp-python-batched")
 INSTALL_TIMEOUT_S = 900
 # What `llama-cpp-python[server]` adds; any one missing and its server does not start.
 SERVER_MODULES = ("fastapi", "uvicorn", "sse_starlette", "starlette_context", "pydantic_settings")
+# What the sdist's batched example server imports (its inline script metadata), by module
+# and by the distribution that provides it.
+BATCHED_MODULES = {
+    "fastapi": "fastapi",
+    "uvicorn": "uvicorn",
+    "jinja2": "jinja2",
+    "numpy": "numpy",
+    "openai": "openai",
+    "pydantic": "pydantic",
+    "safetensors": "safetensors",
+    "websockets": "websockets",
+}
+DEFAULT_PARALLEL = 8
+DEFAULT_N_BATCH = 512
 
 
 class PeerUnavailable(RuntimeError):
@@ -37,12 +55,16 @@ class Launch:
     threads: int
     port: int
     no_repack: bool = False  # see benchmarks/_norepack.py
+    parallel: int = DEFAULT_PARALLEL  # sequences decoded together (batching peers)
+    n_batch: int = DEFAULT_N_BATCH  # most tokens per decode step (batching peers)
 
 
 def _python(module: str, launch: Launch) -> list[str]:
-    """`python -m MODULE`, through the no-repack launcher when asked for."""
+    """`python -m MODULE` (or `python SCRIPT.py`), through the no-repack launcher if asked."""
     if launch.no_repack:
         return [sys.executable, "-m", "benchmarks._norepack", module]
+    if module.endswith(".py"):
+        return [sys.executable, module]
     return [sys.executable, "-m", module]
 
 
@@ -76,6 +98,8 @@ def prepare(name: str, log: Callable[[str], None] = print) -> Peer:
         return _llama_cpp_python(log)
     if name == "llama-server":
         return _llama_server(log)
+    if name == "llama-cpp-python-batched":
+        return _batched_example(log)
     raise PeerUnavailable(f"unknown peer {name!r}; known: {', '.join(PEER_NAMES)}")
 
 
@@ -97,6 +121,10 @@ def _ours() -> Peer:
             str(launch.n_ctx),
             "--threads",
             str(launch.threads),
+            "--parallel",
+            str(launch.parallel),
+            "--n-batch",
+            str(launch.n_batch),
         ]
 
     versions = {
@@ -189,8 +217,16 @@ def _llama_server(log: Callable[[str], None]) -> Peer:
             "127.0.0.1",
             "--port",
             str(launch.port),
+            # With a unified cache the context is shared: room for every sequence.
             "--ctx-size",
-            str(launch.n_ctx),
+            str(launch.n_ctx * launch.parallel),
+            "--parallel",
+            str(launch.parallel),
+            "--kv-unified",
+            "--batch-size",
+            str(launch.n_batch),
+            "--ubatch-size",
+            str(launch.n_batch),
             "--threads",
             str(launch.threads),
             "--threads-batch",
@@ -209,3 +245,62 @@ def _llama_server(log: Callable[[str], None]) -> Peer:
         "llama-server": build_line.strip() or "unknown",
     }
     return Peer("llama-server", versions, command)
+
+
+def batched_config(launch: Launch, role: str) -> dict[str, Any]:
+    """The batched example server's JSON config for one launch."""
+    embedding = role == "embed"
+    model: dict[str, Any] = {
+        "alias": launch.model_id,
+        "path": str(launch.model_path),
+        # A unified cache: the context is shared, so room for every sequence.
+        "n_ctx": launch.n_ctx * launch.parallel,
+        "n_seq_max": launch.parallel,
+        "n_batch": launch.n_batch,
+        "n_ubatch": launch.n_batch,
+        "threads": launch.threads,
+        "threads_batch": launch.threads,
+        "kv_unified": True,
+        # Otherwise a GGUF with a pooling type is served for embeddings only.
+        "embedding": embedding,
+    }
+    if embedding:
+        model["pooling_type"] = 1  # mean, as the other peers use
+    return {"server": {"host": "127.0.0.1", "port": launch.port}, "model": model}
+
+
+def _batched_example(log: Callable[[str], None]) -> Peer:
+    """llama-cpp-python's batched example server: FastAPI + uvicorn over the low-level API,
+    from the sdist of the installed version, configured by a JSON file per launch."""
+    binding = version_of("llama-cpp-python")
+    if binding == "not installed":
+        raise PeerUnavailable("llama-cpp-python is not installed: its sdist is the source")
+    try:
+        script = _build.example_server(binding, log=log)
+    except _build.BuildError as exc:
+        raise PeerUnavailable(f"the batched example server is unavailable: {exc}") from exc
+    missing = [dist for mod, dist in BATCHED_MODULES.items() if not importlib.util.find_spec(mod)]
+    if missing:
+        log(f"installing {' '.join(missing)} for the batched example server into {sys.prefix}")
+        try:
+            subprocess.run(
+                [sys.executable, "-m", "pip", "install", "--quiet", *missing],
+                check=True,
+                timeout=INSTALL_TIMEOUT_S,
+                stdin=subprocess.DEVNULL,
+            )
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+            raise PeerUnavailable(f"`pip install {' '.join(missing)}` failed: {exc}") from exc
+
+    def command(launch: Launch, role: str) -> list[str]:
+        path = _build.cache_dir() / f"batched-{launch.port}-{role}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(batched_config(launch, role), indent=1), encoding="utf-8")
+        return [*_python(str(script), launch), "-C", str(path)]
+
+    versions = {
+        "llama-cpp-python": binding,
+        "fastapi": version_of("fastapi"),
+        "uvicorn": version_of("uvicorn"),
+    }
+    return Peer("llama-cpp-python-batched", versions, command)

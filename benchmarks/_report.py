@@ -90,6 +90,12 @@ def markdown(result: dict[str, Any]) -> str:
         f"served as `{model['model_id']}`; n_ctx {result['n_ctx']}, {result['threads']} "
         "thread(s) for every peer",
     ]
+    if result.get("parallel"):
+        out.append(
+            f"- {result['parallel']} sequences and batches of {result['n_batch']} tokens for "
+            "every peer that batches (a unified KV cache of sequences × n_ctx cells); "
+            "llama-cpp-python's server runs one request at a time"
+        )
     if result.get("no_repack"):
         out.append(
             "- llama.cpp weight repacking off in every peer (`--no-repack`): with it, this "

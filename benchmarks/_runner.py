@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import _library
+from . import _library, _peers
 from ._driver import drive
 from ._model import ModelInfo
 from ._peers import Launch, Peer
@@ -30,6 +30,8 @@ class Setup:
     prompts: list[str]
     roles: tuple[str, ...]
     no_repack: bool = False
+    parallel: int = _peers.DEFAULT_PARALLEL
+    n_batch: int = _peers.DEFAULT_N_BATCH
 
     @property
     def chat(self) -> bool:
@@ -54,6 +56,8 @@ def measure_peer(peer: Peer, setup: Setup, log: Callable[[str], None]) -> dict[s
             setup.threads,
             port,
             setup.no_repack,
+            setup.parallel,
+            setup.n_batch,
         )
         server = peer_server(peer.command(launch, role), port, probe(setup.model.model_id, role))
         started = time.perf_counter()

@@ -42,9 +42,10 @@ def run_suite(
     preset: str,
     log: Log,
     no_repack: bool = False,
+    parallel: int = _peers.DEFAULT_PARALLEL,
 ) -> dict[str, Any]:
     port = pick_port()
-    launch = _peers.Launch(model.path, model.model_id, n_ctx, threads, port, no_repack)
+    launch = _peers.Launch(model.path, model.model_id, n_ctx, threads, port, no_repack, parallel)
     # "all": one process serving everything it can (llama-server: no embeddings then).
     server = peer_server(peer.command(launch, "all"), port, probe(model.model_id, "gen"))
     with tempfile.TemporaryDirectory(prefix="inferno-compat-") as folder:
@@ -61,6 +62,8 @@ def run_suite(
             preset,
             "--report",
             folder,
+            # The real clients too (from `make clients-env`; skipped with the reason without).
+            "--clients",
             "-p",
             "no:cacheprovider",
             "-q",
@@ -106,8 +109,14 @@ def _trim(report: dict[str, Any], base_url: str) -> dict[str, Any]:
             entry["details"] = details
         results.append(entry)
     server = report.get("server", {})
+    deviations = [
+        {**d, "request": (d.get("request") or ""), "reproduce": (d.get("reproduce") or "")[:600]}
+        for d in report.get("deviations", [])
+    ]
     trimmed = {
         "score": report.get("score"),
+        "summary": report.get("summary", {}),
+        "deviations": deviations,
         "matrix": report.get("matrix", {}),
         "duration_s": report.get("duration_s"),
         "server_header": server.get("server_header"),
@@ -129,6 +138,7 @@ def run_and_render(
     out: Path | None = None,
     doc: Path = DOC,
     no_repack: bool = False,
+    parallel: int = _peers.DEFAULT_PARALLEL,
 ) -> Path:
     log(f"compliance suite (preset {preset}) against {', '.join(p.name for p in peers)}")
     data: dict[str, Any] = {
@@ -137,12 +147,13 @@ def run_and_render(
         "model": model.to_dict(),
         "n_ctx": n_ctx,
         "threads": threads,
+        "parallel": parallel,
         "preset": preset,
         "peers": {},
         "skipped": dict(skipped or {}),
     }
     for peer in peers:
-        report = run_suite(peer, model, n_ctx, threads, preset, log, no_repack)
+        report = run_suite(peer, model, n_ctx, threads, preset, log, no_repack, parallel)
         report["versions"] = peer.versions
         data["peers"][peer.name] = report
     out = out or RESULTS / f"compat-{data['date']}-{_machine.slug()}.json"

@@ -108,7 +108,32 @@ class Capabilities:
                 {"model": self.model, "prompt": "Hello", "max_tokens": 1, "echo": True},
             ),
             "seed": lambda: c.post("/chat/completions", self._chat(seed=1234)),
+            "responses": lambda: c.post("/responses", self._response()),
+            "responses_tools": lambda: c.post(
+                "/responses",
+                self._response(
+                    tools=[{"type": "function", **TOOL["function"]}],
+                    tool_choice={"type": "function", "name": TOOL["function"]["name"]},
+                    max_output_tokens=64,
+                ),
+            ),
+            "responses_store": self._stored_response,
         }
+
+    def _response(self, **extra: object) -> dict[str, object]:
+        body = {"model": self.model, "input": "Say hello.", "max_output_tokens": 16}
+        return {**body, "temperature": 0, **extra}
+
+    def _stored_response(self) -> Exchange:
+        """A stored response read back: a server that keeps none answers the read with 404."""
+        created = self.client.post("/responses", self._response(store=True))
+        if created.status != 200:
+            return created
+        try:
+            response_id = str(json.loads(created.body)["id"])
+        except (ValueError, KeyError, TypeError):
+            return created  # a broken answer: present, so the checks report what is wrong
+        return self.client.get(f"/responses/{response_id}")
 
     def probe(self, feature: str) -> Probe:
         if feature not in self._cache:

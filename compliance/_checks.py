@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from compliance import _schema
+from compliance import _shared_rules as R
 from compliance._client import Exchange
 from compliance._failure import ensure, fail
+from compliance.rules import Rule
 
 # A prompt that makes any instruction-following model talk for a while; tests never assume what
 # it says, only that the answer is long enough to truncate or cut.
@@ -44,21 +48,52 @@ def completion_body(model: str, prompt: str = COMPLETION_PROMPT, **extra: Any) -
     return {k: v for k, v in body.items() if v is not None}
 
 
-def expect_ok(exchange: Exchange, operation_id: str, profile: str, rule: str) -> Any:
-    """A 200 JSON answer whose body validates against the spec; returns the parsed body."""
+def route(exchange: Exchange) -> str:
+    """`POST /v1/chat/completions`: the request's method and path, ids in the path generalised."""
+    path = urlsplit(exchange.url).path
+    path = re.sub(r"(/models/)[^/]+$", r"\1{model}", path)
+    return f"{exchange.method} {path}"
+
+
+def parse_json(exchange: Exchange, rule: Rule = R.JSON) -> Any:
     if exchange.error:
-        fail(f"{rule}.transport", f"request failed: {exchange.error}", exchange)
+        fail(R.TRANSPORT, f"no response: {exchange.error}", exchange)
+    try:
+        return json.loads(exchange.body)
+    except ValueError as exc:
+        fail(
+            rule, f"response body is not JSON ({exc})", exchange, cause=f"{rule} {route(exchange)}"
+        )
+
+
+def expect_ok(exchange: Exchange, operation_id: str, profile: str) -> Any:
+    """A 200 JSON answer whose body validates against the spec; returns the parsed body."""
+    where = route(exchange)
+    if exchange.error:
+        fail(R.TRANSPORT, f"request failed: {exchange.error}", exchange, cause=where)
     ensure(
-        exchange.status == 200, f"{rule}.status", f"expected 200, got {exchange.status}", exchange
+        exchange.status == 200,
+        R.STATUS,
+        f"expected 200, got {exchange.status}",
+        exchange,
+        cause=f"{where} answered {exchange.status}",
     )
     ensure(
         "application/json" in exchange.content_type,
-        f"{rule}.content-type",
+        R.CONTENT_TYPE,
         f"expected Content-Type application/json, got {exchange.content_type!r}",
         exchange,
+        cause=f"{where}: {exchange.content_type or 'no content type'}",
     )
-    body = exchange.json(f"{rule}.json")
-    _schema.check(_schema.response(operation_id, 200, profile), body, f"{rule}.schema", exchange)
+    body = parse_json(exchange)
+    _schema.check(
+        _schema.response(operation_id, 200, profile),
+        body,
+        R.SCHEMA,
+        exchange,
+        scope=operation_id,
+        by_path=R.SCHEMA_PATHS,
+    )
     return body
 
 
@@ -66,45 +101,61 @@ def expect_error(
     exchange: Exchange,
     statuses: set[int],
     profile: str,
-    rule: str,
     *,
-    error_type: str | None = None,
-    param: str | None = None,
-    code: str | None = None,
+    error_type: str | set[str] | None = None,
+    type_rule: Rule = R.ERROR_TYPE,
 ) -> dict[str, Any]:
-    """A documented error status with the OpenAI error envelope (and type/param/code if given)."""
+    """A documented error status with the OpenAI error envelope (and error.type if given)."""
     if exchange.error:
-        fail(f"{rule}.transport", f"no response to a bad request: {exchange.error}", exchange)
+        fail(R.TRANSPORT, f"no response to a bad request: {exchange.error}", exchange)
     status = exchange.status or 0
     if status >= 500:
-        fail(f"{rule}.5xx", f"bad input must be a 4xx, not a server error {status}", exchange)
+        fail(R.ERROR_5XX, f"bad input must be a 4xx, not a server error {status}", exchange)
+    expected = sorted(statuses)
     ensure(
         status in statuses,
-        f"{rule}.status",
-        f"expected status {sorted(statuses)}, got {status}",
+        R.ERROR_STATUS,
+        f"expected status {expected}, got {status}",
         exchange,
+        cause=f"answers {status} where OpenAI answers {'/'.join(map(str, expected))}",
     )
     ensure(
         "application/json" in exchange.content_type,
-        f"{rule}.content-type",
+        R.ERROR_CONTENT_TYPE,
         f"error must be JSON, got Content-Type {exchange.content_type!r}",
         exchange,
+        cause=f"errors as {exchange.content_type.split(';')[0] or 'no content type'}",
     )
-    body = exchange.json(f"{rule}.json")
-    _schema.check(_schema.error_envelope(profile), body, f"{rule}.envelope", exchange, "error body")
-    error = body["error"]
-    for field, expected in (("type", error_type), ("param", param), ("code", code)):
-        if expected is not None:
-            ensure(
-                error.get(field) == expected,
-                f"{rule}.{field}",
-                f"expected error.{field} {expected!r}, got {error.get(field)!r}",
-                exchange,
-            )
+    body = parse_json(exchange, R.ERROR_CONTENT_TYPE)
+    _schema.check(_schema.error_envelope(profile), body, R.ERROR_ENVELOPE, exchange, "error body")
+    if error_type is not None:
+        allowed = {error_type} if isinstance(error_type, str) else set(error_type)
+        got = body["error"].get("type")
+        ensure(
+            got in allowed,
+            type_rule,
+            f"expected error.type {' or '.join(sorted(allowed))}, got {got!r}",
+            exchange,
+            cause=f"{type_rule} {got!r}",
+        )
     return body
 
 
-def check_usage(usage: Any, exchange: Exchange, rule: str, *, completion: bool = True) -> None:
+def expect_error_field(
+    exchange: Exchange, body: dict[str, Any], field: str, expected: str | None, rule: Rule
+) -> None:
+    """error.<field> equals what OpenAI answers (the strict profile's param and code rules)."""
+    got = body["error"].get(field)
+    ensure(
+        got == expected,
+        rule,
+        f"expected error.{field} {expected!r}, got {got!r}",
+        exchange,
+        cause=f"{rule} {'missing' if got is None else 'wrong'}",
+    )
+
+
+def check_usage(usage: Any, exchange: Exchange, rule: Rule, *, completion: bool = True) -> None:
     """Token counts are non-negative integers and add up."""
     ensure(isinstance(usage, dict), rule, f"usage must be an object, got {usage!r}", exchange)
     keys = ["prompt_tokens", "total_tokens"] + (["completion_tokens"] if completion else [])
@@ -132,46 +183,63 @@ def check_usage(usage: Any, exchange: Exchange, rule: str, *, completion: bool =
     )
 
 
-def stream_chunks(exchange: Exchange, operation_id: str, profile: str, rule: str) -> list[dict]:
+def stream_chunks(exchange: Exchange, operation_id: str, profile: str) -> list[dict]:
     """Check the SSE framing and return the JSON chunks (without the final [DONE])."""
+    where = route(exchange)
     if exchange.error:
-        fail(f"{rule}.transport", f"stream failed: {exchange.error}", exchange)
+        fail(R.TRANSPORT, f"stream failed: {exchange.error}", exchange, cause=where)
     ensure(
-        exchange.status == 200, f"{rule}.status", f"expected 200, got {exchange.status}", exchange
+        exchange.status == 200,
+        R.STATUS,
+        f"expected 200, got {exchange.status}",
+        exchange,
+        cause=f"{where} (stream) answered {exchange.status}",
     )
     ensure(
         exchange.content_type.split(";")[0].strip() == "text/event-stream",
-        f"{rule}.content-type",
+        R.SSE_CONTENT_TYPE,
         f"a stream must have Content-Type text/event-stream, got {exchange.content_type!r}",
         exchange,
     )
     sse = exchange.sse
     assert sse is not None
     if sse.stopped == "max_events":
-        fail(f"{rule}.endless", f"stream did not end after {len(sse.events)} events", exchange)
+        fail(R.SSE_ENDLESS, f"stream did not end after {len(sse.events)} events", exchange)
     if sse.stopped == "deadline":
-        fail(f"{rule}.deadline", f"stream still open after {sse.elapsed:.1f} s", exchange)
+        fail(R.SSE_ENDLESS, f"stream still open after {sse.elapsed:.1f} s", exchange)
     if sse.stopped:
-        fail(f"{rule}.transport", f"stream broke: {sse.stopped}", exchange)
+        fail(R.SSE_BROKEN, f"stream broke: {sse.stopped}", exchange)
     events = sse.events
-    ensure(events, f"{rule}.empty", "the stream carried no events", exchange)
+    ensure(events, R.SSE_EMPTY, "the stream carried no events", exchange)
     done = [i for i, e in enumerate(events) if e.data.strip() == "[DONE]"]
-    ensure(done, f"{rule}.done", "the stream did not end with `data: [DONE]`", exchange)
+    for index, event in enumerate(events):
+        if index in done:
+            continue
+        try:
+            chunk = json.loads(event.data)
+        except ValueError:
+            fail(R.SSE_JSON, f"event {index} is not JSON: {event.data[:200]!r}", exchange)
+        if isinstance(chunk, dict) and "error" in chunk:
+            fail(R.SSE_HIDDEN_ERROR, f"event {index} is an error inside a 200 stream", exchange)
+    ensure(done, R.SSE_DONE, "the stream did not end with `data: [DONE]`", exchange)
     ensure(
         done == [len(events) - 1],
-        f"{rule}.done-last",
+        R.SSE_DONE,
         f"`data: [DONE]` must be the last event and appear once (at {done} of {len(events)})",
         exchange,
     )
     validator = _schema.chunk(operation_id, profile)
     chunks = []
     for index, event in enumerate(events[:-1]):
-        try:
-            chunk = json.loads(event.data)
-        except ValueError:
-            fail(f"{rule}.json", f"event {index} is not JSON: {event.data[:200]!r}", exchange)
-        if isinstance(chunk, dict) and "error" in chunk:
-            fail(f"{rule}.hidden-error", f"event {index} is an error inside a 200 stream", exchange)
-        _schema.check(validator, chunk, f"{rule}.schema", exchange, f"event {index}")
+        chunk = json.loads(event.data)
+        _schema.check(
+            validator,
+            chunk,
+            R.CHUNK_SCHEMA,
+            exchange,
+            f"event {index}",
+            scope=operation_id,
+            by_path=R.SCHEMA_PATHS,
+        )
         chunks.append(chunk)
     return chunks

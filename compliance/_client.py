@@ -70,10 +70,11 @@ class Exchange:
     def events(self) -> list[SSEEvent]:
         return self.sse.events if self.sse else []
 
-    def json(self, rule: str = "response.json") -> Any:
+    def json(self, rule: str = "http.json") -> Any:
         """Parse the body as JSON or fail with the rule."""
         if self.error:
-            fail(self.error_rule or "transport", f"no complete response: {self.error}", self)
+            # The transport names which limit or failure broke the exchange: the root cause.
+            fail("http.transport", f"no complete response: {self.error}", self, self.error_rule)
         try:
             return json.loads(self.body)
         except ValueError as exc:

@@ -8,6 +8,27 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from compliance.rules import STRICT, Rule, declare
+
+METHOD_405 = declare(
+    "strict.method-405",
+    STRICT,
+    "a wrong method on a known route is 405 (HTTP; OpenAI itself answers 404 'Invalid URL')",
+)
+MEDIA_415 = declare(
+    "strict.media-type-415",
+    STRICT,
+    "a body sent with a non-JSON Content-Type is 415 Unsupported Media Type",
+)
+BODY_413 = declare(
+    "strict.body-413", STRICT, "a body over the server's size limit is 413 Payload Too Large"
+)
+CONTEXT_CODE = declare(
+    "strict.context-code",
+    STRICT,
+    "a prompt over the context window is 400 with code context_length_exceeded (as OpenAI)",
+)
+
 MESSAGES = [{"role": "user", "content": "hi"}]
 
 
@@ -20,6 +41,7 @@ class Row:
     statuses: frozenset[int] = frozenset({400})
     error_type: str | None = "invalid_request_error"
     strict_statuses: frozenset[int] | None = None
+    strict_rule: Rule | None = None  # the strict rule that strict_statuses enforce
     strict_param: str | None = None
     strict_code: str | None = None
     feature: str | None = None  # skip the row when the server lacks this feature
@@ -63,12 +85,12 @@ ROWS: tuple[Row, ...] = (
     Row("chat-stream-type", CHAT, _chat(stream="yes"), strict_param="stream"),
     Row("chat-malformed-json", CHAT, b'{"model": "x", "messages": ['),
     Row("chat-body-not-object", CHAT, b"[1, 2, 3]"),
+    # OpenAI: 404, param null, code model_not_found.
     Row(
         "chat-unknown-model",
         CHAT,
         _chat(model="inferno-no-such-model-7f3a"),
         statuses=frozenset({404}),
-        strict_param="model",
         strict_code="model_not_found",
     ),
     Row("completions-missing-prompt", COMP, {"model": "{model}"}, feature="completions"),
@@ -119,6 +141,17 @@ ROWS: tuple[Row, ...] = (
         method="GET",
         statuses=frozenset({404, 405}),
         strict_statuses=frozenset({405}),
+        strict_rule=METHOD_405,
+    ),
+    # A form-encoded body is not JSON whatever it says: rejected, never served or a 5xx.
+    Row(
+        "non-json-content-type",
+        CHAT,
+        b"model=x&messages=hi",
+        statuses=frozenset({400, 415}),
+        strict_statuses=frozenset({415}),
+        strict_rule=MEDIA_415,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
     ),
     # A body far beyond any context window: rejected as too large or too long, never a 5xx/hang.
     Row(
@@ -128,6 +161,7 @@ ROWS: tuple[Row, ...] = (
         statuses=frozenset({400, 413}),
         error_type=None,
         strict_statuses=frozenset({413}),
+        strict_rule=BODY_413,
         preset="extended",
     ),
 )

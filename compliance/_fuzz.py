@@ -18,7 +18,14 @@ from schemathesis.specs.openapi.checks import (
 import specs
 
 # Generated values above these would make a real LLM generate for minutes.
-CLAMPS = {"max_tokens": 8, "max_completion_tokens": 8, "n": 2, "best_of": 2, "top_logprobs": 3}
+CLAMPS = {
+    "max_tokens": 8,
+    "max_completion_tokens": 8,
+    "max_output_tokens": 16,  # OpenAI's minimum for the Responses API
+    "n": 2,
+    "best_of": 2,
+    "top_logprobs": 3,
+}
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -33,6 +40,7 @@ FUZZED = (
     "createChatCompletion",
     "createCompletion",
     "createEmbedding",
+    "createResponse",
 )
 
 

@@ -21,6 +21,9 @@ FEATURES = (
     "echo",
     "seed",
     "compression",
+    "responses",
+    "responses_tools",
+    "responses_store",
 )
 
 # (option, env var, default, help). The env var is the default so a CLI flag always wins.
@@ -42,6 +45,13 @@ _OPTIONS: tuple[tuple[str, str, str | None, str], ...] = (
     ("--request-timeout", "INFERNO_REQUEST_TIMEOUT", "30", "Deadline per request, seconds."),
     ("--report", "INFERNO_REPORT", None, "Directory for report.json/.md/.html."),
     ("--baseline", "INFERNO_BASELINE", None, "File of known failures (reported, not failing)."),
+    (
+        "--clients-python",
+        "INFERNO_CLIENTS_PYTHON",
+        None,
+        "Interpreters (comma-separated) for client libraries missing from this environment; "
+        "`make clients-env` creates .tools/clients and .tools/clients-instructor, used anyway.",
+    ),
 )
 
 # Fuzz examples per operation for each preset: core is a smoke test, full digs deeper.
@@ -64,6 +74,13 @@ def add_options(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager
         group.addoption(
             flag, dest=_dest(flag), default=None, help=f"{help_text} Env: {env}.", metavar="VALUE"
         )
+    group.addoption(
+        "--clients",
+        dest="inferno_clients",
+        action="store_true",
+        default=False,
+        help="Run the clients area (real client libraries) in any preset; `full` runs it anyway.",
+    )
     group.addoption(
         "--update-baseline",
         dest="inferno_update_baseline",
@@ -107,6 +124,8 @@ class Settings:
     report_dir: str | None
     baseline: str | None
     update_baseline: bool
+    clients: bool = False
+    clients_python: str | None = None
     errors: tuple[str, ...] = field(default=())
 
     @property
@@ -160,5 +179,7 @@ class Settings:
             report_dir=_value(config, "--report"),
             baseline=_value(config, "--baseline"),
             update_baseline=bool(config.getoption("inferno_update_baseline", default=False)),
+            clients=bool(config.getoption("inferno_clients", default=False)),
+            clients_python=_value(config, "--clients-python"),
             errors=tuple(errors),
         )

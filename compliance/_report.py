@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from compliance import _baseline, _render
+from compliance import _baseline, _render, _verdict
 from compliance._options import Settings
 from compliance._transport import bounded_client
 
@@ -23,10 +23,18 @@ AREAS = {
     "test_completions": "completions",
     "test_streaming": "streaming",
     "test_embeddings": "embeddings",
+    "test_responses": "responses",
+    "test_responses_stream": "responses",
+    "test_responses_store": "responses",
+    "test_responses_errors": "responses",
+    "test_responses_sdk": "responses",
     "test_errors": "errors",
     "test_sdk": "sdk",
+    "test_tools": "tools",
+    "test_context": "context",
     "test_fuzz": "fuzz",
     "test_transport": "transport",
+    "test_clients": "clients",
 }
 
 
@@ -38,6 +46,7 @@ class Result:
     duration: float = 0.0
     reason: str = ""
     details: dict[str, Any] = field(default_factory=dict)
+    rules: list[str] = field(default_factory=list)  # rules the check evaluated
 
 
 def area_of(test_id: str) -> str:
@@ -65,6 +74,8 @@ class Collector:
         }
         result = self.results.setdefault(test_id, Result(test_id, area_of(test_id), "passed"))
         result.duration = round(result.duration + report.duration, 3)
+        if "rules" in details:
+            result.rules = details.pop("rules")
         if result.outcome in ("failed", "known"):
             return  # a passing teardown must not hide a failure of an earlier phase
         if str(getattr(report, "wasxfail", "")).startswith("known failure"):
@@ -89,11 +100,13 @@ class Collector:
         order = list(AREAS.values())
         return dict(sorted(table.items(), key=lambda kv: (_index(order, kv[0]), kv[0])))
 
+    def verdict(self) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        results = [_as_dict(r) for r in self.results.values()]
+        found = _verdict.deviations(results, self.settings.base_url)
+        return found, _verdict.score(results, found)
+
     def score(self) -> float | None:
-        counted = [r for r in self.results.values() if r.outcome in ("passed", "failed", "known")]
-        if not counted:
-            return None
-        return round(100.0 * sum(r.outcome == "passed" for r in counted) / len(counted), 1)
+        return self.verdict()[1]["check_score"]
 
     def fixed(self) -> list[str]:
         return sorted(
@@ -114,8 +127,20 @@ class Collector:
             tr.write_line(
                 f"{area:<14}{row['passed']:>6}{row['failed']:>6}{row['skipped']:>6}{row['known']:>7}"
             )
-        score = self.score()
-        tr.write_line(f"score: {score if score is not None else '-'}% of applicable checks pass")
+        found, summary = self.verdict()
+        tr.write_line(
+            f"checks: {summary['checks_passed']}/{summary['checks_applicable']} pass "
+            f"({_pct(summary['check_score'])}); rules: {_pct(summary['weighted_score'])} hold, "
+            f"weighted by severity; deviations: {summary['deviations']}"
+        )
+        for deviation in found:
+            count = len(deviation["checks"])
+            cause = "" if deviation["cause"] == deviation["rule"] else f": {deviation['cause']}"
+            tr.write_line(
+                f"  [{deviation['severity']}] {deviation['rule']}{cause} "
+                f"({count} check{'s' if count != 1 else ''})",
+                red=deviation["severity"] == "breaks-clients",
+            )
         for test_id in self.fixed():
             tr.write_line(f"fixed, remove from baseline: {test_id}", yellow=True)
         if self.settings.report_dir:
@@ -135,6 +160,8 @@ class Collector:
             self.write(Path(self.settings.report_dir))
 
     def data(self) -> dict[str, Any]:
+        found, summary = self.verdict()
+        base = self.settings.base_url
         settings = {
             k: (sorted(v) if isinstance(v, frozenset) else v)
             for k, v in asdict(self.settings).items()
@@ -145,10 +172,17 @@ class Collector:
             "settings": settings,
             "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(self.started)),
             "duration_s": round(time.time() - self.started, 1),
-            "score": self.score(),
+            "score": summary["check_score"],
+            "summary": summary,
+            "deviations": found,
             "matrix": self.matrix(),
             "fixed_baseline_entries": self.fixed(),
-            "results": [asdict(r) for r in sorted(self.results.values(), key=lambda r: r.test_id)],
+            "results": [
+                {**_as_dict(r), "reproduce": _verdict.reproduce(_as_dict(r), base)}
+                if r.outcome in ("failed", "known")
+                else _as_dict(r)
+                for r in sorted(self.results.values(), key=lambda r: r.test_id)
+            ],
         }
 
     def write(self, directory: Path) -> None:
@@ -172,6 +206,16 @@ def server_info(settings: Settings) -> dict[str, Any]:
     except Exception as exc:  # the report must still be written
         info["error"] = f"{type(exc).__name__}: {exc}"
     return info
+
+
+def _as_dict(result: Result) -> dict[str, Any]:
+    data = asdict(result)
+    data["details"] = {**data["details"], "rules": data.pop("rules")}
+    return data
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value}%"
 
 
 def _index(order: list[str], area: str) -> int:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 import jsonschema
 
 import specs
 from compliance._failure import fail
+from compliance.rules import Rule
 
 if TYPE_CHECKING:
     from compliance._client import Exchange
@@ -21,11 +23,20 @@ def _json_path(path: Any) -> str:
 
 
 def _leaf_errors(error: jsonschema.ValidationError) -> list[jsonschema.ValidationError]:
-    # anyOf/oneOf errors hide the useful cause in their context; take the deepest ones.
+    # anyOf/oneOf errors hide the useful cause in their context: take the branch the instance
+    # came closest to (fewest errors, then the deepest), not the one a generic heuristic picks,
+    # so a tool call with object arguments is explained as such, not as "not a custom tool".
     if not error.context:
         return [error]
-    best = jsonschema.exceptions.best_match(error.context)
-    return _leaf_errors(best) if best is not None else [error]
+    branches: dict[object, list[jsonschema.ValidationError]] = {}
+    for sub in error.context:
+        branches.setdefault(sub.schema_path[0] if sub.schema_path else None, []).append(sub)
+    closest = min(
+        branches.values(),
+        key=lambda errs: (len(errs), -max(len(list(e.absolute_path)) for e in errs)),
+    )
+    deepest = max(closest, key=lambda e: len(list(e.absolute_path)))
+    return _leaf_errors(deepest)
 
 
 def explain(validator: jsonschema.protocols.Validator, instance: Any, limit: int = 3) -> list[str]:
@@ -41,16 +52,46 @@ def explain(validator: jsonschema.protocols.Validator, instance: Any, limit: int
     return lines
 
 
+def first_violation(
+    validator: jsonschema.protocols.Validator, instance: Any
+) -> tuple[str, str] | None:
+    """(path, what) of the first violation, the same whatever ids or values the body holds:
+    one missing field is one root cause however many checks read that body."""
+    errors = sorted(validator.iter_errors(instance), key=lambda e: len(list(e.absolute_path)))
+    if not errors:
+        return None
+    leaf = _leaf_errors(errors[0])[0]
+    path = re.sub(r"\[\d+\]", "[*]", _json_path(leaf.absolute_path))
+    if leaf.validator == "required":
+        what = leaf.message
+    elif leaf.validator in ("type", "enum", "const", "format", "minimum", "maximum"):
+        what = f"{leaf.validator} {str(leaf.validator_value)[:80]}"
+    else:
+        what = str(leaf.validator)
+    return path, what
+
+
 def check(
     validator: jsonschema.protocols.Validator,
     instance: Any,
-    rule: str,
+    rule: Rule,
     exchange: Exchange | None,
     what: str = "response body",
+    scope: str = "",
+    by_path: dict[str, Rule] | None = None,
 ) -> None:
+    """Fail with `rule`, or with the rule `by_path` names for the path of the first violation."""
     problems = explain(validator, instance)
-    if problems:
-        fail(rule, f"{what} violates the spec:\n    " + "\n    ".join(problems), exchange)
+    if not problems:
+        return
+    first = first_violation(validator, instance)
+    path, found = first if first else ("$", "invalid")
+    fail(
+        (by_path or {}).get(path, rule),
+        f"{what} violates the spec:\n    " + "\n    ".join(problems),
+        exchange,
+        cause=f"{scope} {path}: {found}".strip(),
+    )
 
 
 def response(operation_id: str, status: int, profile: str) -> jsonschema.protocols.Validator:
@@ -59,6 +100,11 @@ def response(operation_id: str, status: int, profile: str) -> jsonschema.protoco
 
 def chunk(operation_id: str, profile: str) -> jsonschema.protocols.Validator:
     return specs.stream_event_validator(operation_id, profile=profile)
+
+
+def chunks_by_type(operation_id: str, profile: str) -> dict[str, Any]:
+    """One validator per event `type` for streams keyed by type (empty for chat streams)."""
+    return specs.stream_event_validators(operation_id, profile=profile)
 
 
 def error_envelope(profile: str) -> jsonschema.protocols.Validator:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from compliance import _baseline, _report
-from compliance._failure import ComplianceFailure
+from compliance._failure import ComplianceFailure, exercised, start_check
 from compliance._options import PRESETS, Settings, add_options
 
 _SETTINGS_KEY = pytest.StashKey[Settings]()
@@ -29,6 +29,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "preset(name): smallest preset (core|extended|full) that runs this test"
     )
     config.addinivalue_line("markers", "feature(name): optional server feature the test needs")
+    config.addinivalue_line("markers", "clients_area: runs in preset full or with --clients")
     settings = Settings.from_config(config)
     config.stash[_SETTINGS_KEY] = settings
     if settings.errors:
@@ -63,6 +64,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         marker = item.get_closest_marker("preset")
         needed = PRESETS.index(marker.args[0]) if marker and _is_compliance_item(item) else 0
+        if settings.clients and item.get_closest_marker("clients_area"):
+            needed = 0
         (selected if needed <= level else deselected).append(item)
     if deselected:
         config.hook.pytest_deselected(items=deselected)
@@ -77,11 +80,17 @@ def _is_compliance_item(item: pytest.Item) -> bool:
     return Path(item.path).resolve().parent == _HERE
 
 
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    start_check()
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
     if not _is_compliance_item(item):
         return report
+    if call.when == "call":
+        report.user_properties.append(("inferno_rules", exercised()))
     if call.excinfo is not None and isinstance(call.excinfo.value, ComplianceFailure):
         for key, value in call.excinfo.value.details().items():
             report.user_properties.append((f"inferno_{key}", value))

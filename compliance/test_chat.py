@@ -1,5 +1,6 @@
-"""Chat completions, non-streaming: shapes, usage, length limits, n, stop, determinism, logprobs,
-response_format and tools. Model-agnostic: expectations come from the server's own answers."""
+"""Chat completions: shape, usage, token limits, n, stop, determinism, logprobs, response_format
+and the input forms every client sends. Each behaviour runs plain and streamed (`mode`).
+Model-agnostic: expectations come from the server's own answers."""
 
 from __future__ import annotations
 
@@ -7,195 +8,223 @@ import json
 
 import pytest
 
-from compliance._capabilities import JSON_SCHEMA_FORMAT, TOOL, TOOL_CHOICE, Capabilities
-from compliance._checks import CHAT_PROMPTS, chat_body, check_usage, expect_ok
+from compliance import _facts
+from compliance._answer import MODES, Answer, answer_of, ask, request
+from compliance._capabilities import JSON_SCHEMA_FORMAT, Capabilities
+from compliance._checks import chat_body, check_usage
 from compliance._client import ApiClient
 from compliance._failure import ensure, fail
 from compliance._options import Settings
-from compliance._stop import pick_stop
+from compliance._shared_rules import LANGCHAIN, LITELLM, SDK, USAGE
+from compliance.rules import BREAKS_CLIENTS, CONTRACT, Rule, declare
 
-OP = "createChatCompletion"
+ONE_CHOICE = declare("chat.one-choice", CONTRACT, "without n there is exactly one choice, index 0")
+ROLE = declare("chat.role", BREAKS_CLIENTS, "message.role is 'assistant'", clients=(LANGCHAIN,))
+CONTENT = declare(
+    "chat.content",
+    BREAKS_CLIENTS,
+    "a text answer's message.content is a string",
+    clients=(SDK, LANGCHAIN, LITELLM),
+)
+N_CHOICES = declare(
+    "chat.n", CONTRACT, "n=2 gives two choices, indexes 0 and 1, each finished once"
+)
+DETERMINISM = declare(
+    "chat.determinism", CONTRACT, "two temperature-0 answers to one request are identical"
+)
+SEED = declare("chat.seed", CONTRACT, "the same seed gives the same answer at temperature 1")
+LOGPROBS = declare(
+    "chat.logprobs",
+    CONTRACT,
+    "logprobs=true gives logprobs.content: one token each, logprob <= 0, top_logprobs as asked",
+)
+JSON_SCHEMA = declare(
+    "chat.response-format.json-schema",
+    BREAKS_CLIENTS,
+    "response_format json_schema gives content that parses and matches the schema",
+    clients=(SDK + " .parse", LANGCHAIN, "instructor"),
+)
+JSON_OBJECT = declare(
+    "chat.response-format.json-object",
+    CONTRACT,
+    "response_format json_object gives content that parses as a JSON object",
+)
+INPUT_FORMS = {
+    "content-parts": declare(
+        "chat.input.content-parts",
+        BREAKS_CLIENTS,
+        'user content as a list of {"type": "text"} parts is accepted',
+        clients=(LANGCHAIN, "pydantic-ai"),
+    ),
+    "system-message": declare(
+        "chat.input.system", BREAKS_CLIENTS, "a system message is accepted", clients=(LANGCHAIN,)
+    ),
+    "developer-message": declare(
+        "chat.input.developer", CONTRACT, "a developer message (the newer system role) is accepted"
+    ),
+    "stop-string": declare(
+        "chat.input.stop-string", CONTRACT, "stop may be a single string as well as a list"
+    ),
+    "assistant-turn": declare(
+        "chat.input.history",
+        BREAKS_CLIENTS,
+        "earlier assistant turns in messages are accepted",
+        clients=(LANGCHAIN, "pydantic-ai"),
+    ),
+}
+_FORM_MESSAGES = {
+    "content-parts": [{"role": "user", "content": [{"type": "text", "text": "Say hello."}]}],
+    "system-message": [
+        {"role": "system", "content": "You are terse."},
+        {"role": "user", "content": "Say hello."},
+    ],
+    "developer-message": [
+        {"role": "developer", "content": "You are terse."},
+        {"role": "user", "content": "Say hello."},
+    ],
+    "stop-string": [{"role": "user", "content": "Say hello."}],
+    "assistant-turn": [
+        {"role": "user", "content": "Say hello."},
+        {"role": "assistant", "content": "Hello."},
+        {"role": "user", "content": "Again."},
+    ],
+}
 
 
-def _chat(client: ApiClient, profile: str, body: dict, rule: str) -> tuple[dict, object]:
-    exchange = client.post("/chat/completions", body)
-    return expect_ok(exchange, OP, profile, rule), exchange
-
-
-def _long_answer(client: ApiClient, profile: str, model: str, rule: str) -> tuple[dict, str]:
-    """A temperature-0 answer cut by max_tokens=24 (so the model talks longer), and its prompt."""
-    for prompt in CHAT_PROMPTS:
-        body, _ = _chat(client, profile, chat_body(model, prompt, max_tokens=24), rule)
-        if body["choices"][0]["finish_reason"] == "length":
-            return body, prompt
-    pytest.skip("the model stops on its own within 24 tokens for every probe prompt")
+@pytest.fixture(params=MODES)
+def mode(request: pytest.FixtureRequest) -> str:
+    return request.param
 
 
 def test_chat_shape_and_usage(client: ApiClient, settings: Settings, model: str) -> None:
-    body, ex = _chat(client, settings.profile, chat_body(model), "chat.basic")
-    ensure(body["object"] == "chat.completion", "chat.object", "object must be chat.completion", ex)
-    ensure(len(body["choices"]) == 1, "chat.choices", "expected exactly one choice", ex)
+    answer = ask(client, "chat", chat_body(model), "plain", settings.profile)
+    ex, body = answer.exchange, answer.body or {}
+    ensure(len(body["choices"]) == 1, ONE_CHOICE, "expected exactly one choice", ex)
     choice = body["choices"][0]
-    ensure(choice["index"] == 0, "chat.choices.index", "the only choice must have index 0", ex)
-    ensure(choice["message"]["role"] == "assistant", "chat.role", "role must be assistant", ex)
+    ensure(choice["index"] == 0, ONE_CHOICE, "the only choice must have index 0", ex)
+    ensure(choice["message"]["role"] == "assistant", ROLE, "role must be assistant", ex)
     ensure(
         isinstance(choice["message"].get("content"), str),
-        "chat.content",
+        CONTENT,
         "message.content must be a string for a plain text answer",
         ex,
     )
     if "usage" in body or settings.strict:
-        check_usage(body.get("usage"), ex, "chat.usage")
-        ensure(
-            body["usage"]["completion_tokens"] <= 16,
-            "chat.usage.max-tokens",
-            f"completion_tokens {body['usage']['completion_tokens']} > max_tokens 16",
-            ex,
-        )
+        check_usage(body.get("usage"), ex, USAGE)
+        _facts.check_honoured(answer, 16, "max_tokens")
 
 
 @pytest.mark.parametrize("limit_field", ["max_tokens", "max_completion_tokens"])
 def test_token_limit_gives_length(
-    client: ApiClient, settings: Settings, model: str, limit_field: str
+    client: ApiClient, settings: Settings, model: str, limit_field: str, mode: str
 ) -> None:
-    _, prompt = _long_answer(client, settings.profile, model, "chat.limit")
-    body = chat_body(model, prompt)
-    body.pop("max_tokens")
-    body[limit_field] = 3
-    limited, ex = _chat(client, settings.profile, body, "chat.limit")
-    choice = limited["choices"][0]
-    ensure(
-        choice["finish_reason"] == "length",
-        f"chat.{limit_field}.finish-reason",
-        f"{limit_field}=3 cut a 24-token answer, finish_reason must be 'length', "
-        f"got {choice['finish_reason']!r}",
-        ex,
-    )
-    usage = limited.get("usage")
-    if isinstance(usage, dict) and isinstance(usage.get("completion_tokens"), int):
-        ensure(
-            usage["completion_tokens"] <= 3,
-            f"chat.{limit_field}.honoured",
-            f"{limit_field}=3 but completion_tokens={usage['completion_tokens']}",
-            ex,
-        )
+    _, cut = _facts.cut_answer(client, "chat", model, mode, settings.profile, limit_field)
+    _facts.check_cut(cut, limit_field)
+
+
+def test_stop_sequence_cuts_output(
+    client: ApiClient, settings: Settings, model: str, mode: str
+) -> None:
+    stop, answer, free = _facts.stop_answer(client, "chat", model, mode, settings.profile)
+    _facts.check_stop(stop, answer, free)
 
 
 @pytest.mark.preset("extended")
-def test_n_choices(client: ApiClient, settings: Settings, model: str, caps: Capabilities) -> None:
+def test_n_choices(
+    client: ApiClient, settings: Settings, model: str, caps: Capabilities, mode: str
+) -> None:
     caps.need("n")
-    body, ex = _chat(
-        client, settings.profile, chat_body(model, n=2, temperature=1, max_tokens=4), "chat.n"
-    )
-    indexes = sorted(c["index"] for c in body["choices"])
-    ensure(indexes == [0, 1], "chat.n.choices", f"n=2 must give choices 0 and 1, got {indexes}", ex)
-
-
-def test_stop_sequence_cuts_output(client: ApiClient, settings: Settings, model: str) -> None:
-    free, prompt = _long_answer(client, settings.profile, model, "chat.stop")
-    text = free["choices"][0]["message"].get("content") or ""
-    stop = pick_stop(text)
-    if stop is None:
-        pytest.skip(f"temperature-0 output too short or repetitive to derive a stop: {text!r}")
-    body, ex = _chat(
-        client, settings.profile, chat_body(model, prompt, max_tokens=24, stop=[stop]), "chat.stop"
-    )
-    choice = body["choices"][0]
-    content = choice["message"].get("content") or ""
+    body = chat_body(model, n=2, temperature=1, max_tokens=4)
+    answer = ask(client, "chat", body, mode, settings.profile)
+    ex = answer.exchange
     ensure(
-        stop not in content,
-        "chat.stop.honoured",
-        f"stop {stop!r} (taken from the server's own output {text!r}) appears in the answer",
+        answer.indexes == [0, 1],
+        N_CHOICES,
+        f"n=2 must give choices 0 and 1, got {answer.indexes}",
         ex,
     )
-    ensure(
-        choice["finish_reason"] == "stop",
-        "chat.stop.finish-reason",
-        f"output cut by a stop sequence must end with finish_reason 'stop', "
-        f"got {choice['finish_reason']!r}",
-        ex,
-    )
+    for choice in answer.choices:
+        ensure(
+            len(choice.finish_reasons) == 1,
+            N_CHOICES,
+            f"choice {choice.index} must finish exactly once, got {choice.finish_reasons}",
+            ex,
+        )
 
 
 @pytest.mark.preset("extended")
 def test_temperature_zero_is_deterministic(
     client: ApiClient, settings: Settings, model: str
 ) -> None:
-    first, _ = _chat(client, settings.profile, chat_body(model), "chat.determinism")
-    second, ex = _chat(client, settings.profile, chat_body(model), "chat.determinism")
-    a = first["choices"][0]["message"].get("content")
-    b = second["choices"][0]["message"].get("content")
-    ensure(
-        a == b,
-        "chat.determinism.temperature0",
-        f"two temperature-0 answers differ: {a!r} / {b!r}",
-        ex,
-    )
+    first = ask(client, "chat", chat_body(model), "plain", settings.profile)
+    second = ask(client, "chat", chat_body(model), "plain", settings.profile)
+    a, b = first.first.content, second.first.content
+    ensure(a == b, DETERMINISM, f"two temperature-0 answers differ: {a!r} / {b!r}", second.exchange)
 
 
 @pytest.mark.preset("extended")
 def test_same_seed_is_deterministic(
-    client: ApiClient, settings: Settings, model: str, caps: Capabilities
+    client: ApiClient, settings: Settings, model: str, caps: Capabilities, mode: str
 ) -> None:
     caps.need("seed")
     body = chat_body(model, temperature=1.0, seed=4242)
-    first, _ = _chat(client, settings.profile, body, "chat.seed")
-    second, ex = _chat(client, settings.profile, body, "chat.seed")
-    a = first["choices"][0]["message"].get("content")
-    b = second["choices"][0]["message"].get("content")
-    ensure(a == b, "chat.seed.determinism", f"same seed gave different answers: {a!r} / {b!r}", ex)
+    first = ask(client, "chat", body, mode, settings.profile)
+    second = ask(client, "chat", body, mode, settings.profile)
+    a, b = first.first.text, second.first.text
+    ensure(a == b, SEED, f"same seed gave different answers: {a!r} / {b!r}", second.exchange)
 
 
 @pytest.mark.preset("extended")
 def test_logprobs_shape(
-    client: ApiClient, settings: Settings, model: str, caps: Capabilities
+    client: ApiClient, settings: Settings, model: str, caps: Capabilities, mode: str
 ) -> None:
     caps.need("logprobs")
-    body, ex = _chat(
-        client,
-        settings.profile,
-        chat_body(model, max_tokens=4, logprobs=True, top_logprobs=2),
-        "chat.logprobs",
-    )
-    logprobs = body["choices"][0].get("logprobs")
-    ensure(isinstance(logprobs, dict), "chat.logprobs.present", "logprobs requested but absent", ex)
-    content = logprobs.get("content")
-    ensure(
-        isinstance(content, list) and content,
-        "chat.logprobs.content",
-        "logprobs.content must be a non-empty list",
-        ex,
-    )
+    body = chat_body(model, max_tokens=4, logprobs=True, top_logprobs=2)
+    answer = ask(client, "chat", body, mode, settings.profile)
+    ex, content = answer.exchange, answer.first.logprobs
+    ensure(content, LOGPROBS, "logprobs requested but logprobs.content is absent or empty", ex)
     for i, item in enumerate(content):
+        ensure(isinstance(item, dict), LOGPROBS, f"content[{i}] must be an object", ex)
         ensure(
-            isinstance(item.get("token"), str),
-            "chat.logprobs.token",
-            f"content[{i}].token must be a string",
-            ex,
+            isinstance(item.get("token"), str), LOGPROBS, f"content[{i}].token must be a string", ex
         )
-        ensure(item["logprob"] <= 0, "chat.logprobs.range", f"content[{i}].logprob > 0", ex)
+        value = item.get("logprob")
+        ensure(
+            isinstance(value, int | float) and value <= 0,
+            LOGPROBS,
+            f"content[{i}].logprob must be a number <= 0, got {value!r}",
+            ex,
+            cause="chat.logprobs range",
+        )
         tops = item.get("top_logprobs")
         ensure(
             isinstance(tops, list) and len(tops) == 2,
-            "chat.logprobs.top-count",
+            LOGPROBS,
             f"top_logprobs=2 but content[{i}] has {len(tops) if isinstance(tops, list) else tops}",
             ex,
+            cause="chat.logprobs top-count",
         )
         for top in tops:
-            ensure(top["logprob"] <= 0, "chat.logprobs.range", "a top logprob is > 0", ex)
+            ensure(top.get("logprob", 1) <= 0, LOGPROBS, "a top logprob is > 0", ex)
 
 
 @pytest.mark.preset("extended")
 def test_response_format_json_schema(
-    client: ApiClient, settings: Settings, model: str, caps: Capabilities
+    client: ApiClient, settings: Settings, model: str, caps: Capabilities, mode: str
 ) -> None:
     caps.need("response_format")
     parsed, ex = _json_reply(
-        client, settings, model, "Answer in JSON: is water wet?", JSON_SCHEMA_FORMAT, "json"
+        client,
+        settings,
+        model,
+        mode,
+        "Answer in JSON: is water wet?",
+        JSON_SCHEMA_FORMAT,
+        JSON_SCHEMA,
     )
     ensure(
         isinstance(parsed, dict) and isinstance(parsed.get("ok"), bool) and set(parsed) == {"ok"},
-        "chat.response-format.schema",
+        JSON_SCHEMA,
         f"output {parsed!r} does not match the requested schema",
         ex,
     )
@@ -203,98 +232,69 @@ def test_response_format_json_schema(
 
 @pytest.mark.preset("extended")
 def test_response_format_json_object(
-    client: ApiClient, settings: Settings, model: str, caps: Capabilities
+    client: ApiClient, settings: Settings, model: str, caps: Capabilities, mode: str
 ) -> None:
     caps.need("response_format")
     parsed, ex = _json_reply(
         client,
         settings,
         model,
+        mode,
         "Reply with a JSON object describing a cat.",
         {"type": "json_object"},
-        "json-object",
+        JSON_OBJECT,
     )
     ensure(
         isinstance(parsed, dict),
-        "chat.response-format.json-object",
+        JSON_OBJECT,
         f"json_object output must be an object, got {type(parsed).__name__}",
         ex,
     )
+
+
+JSON_MAX_TOKENS = 200
 
 
 def _json_reply(
     client: ApiClient,
     settings: Settings,
     model: str,
+    mode: str,
     content: str,
     response_format: dict,
-    rule: str,
+    rule: Rule,
 ) -> tuple[object, object]:
-    """The parsed JSON answer to a response_format request (skips when max_tokens cut it)."""
-    body, ex = _chat(
-        client,
-        settings.profile,
-        chat_body(model, content=content, response_format=response_format, max_tokens=64),
-        "chat.response-format",
+    """The parsed JSON answer to a response_format request. Skips only when the token count
+    shows the limit cut it (finish_reason alone is the server's word, not a fact)."""
+    body = chat_body(
+        model, content=content, response_format=response_format, max_tokens=JSON_MAX_TOKENS
     )
-    choice = body["choices"][0]
-    if choice["finish_reason"] == "length":
-        pytest.skip("the JSON answer was cut by max_tokens; cannot judge it")
-    text = choice["message"].get("content") or ""
+    answer = ask(client, "chat", body, mode, settings.profile)
+    text = answer.first.text
     try:
-        return json.loads(text), ex
+        return json.loads(text), answer.exchange
     except ValueError:
+        used = _facts.completion_tokens(answer)
+        if used is not None and used >= JSON_MAX_TOKENS:
+            pytest.skip(f"the JSON answer was cut by max_tokens={JSON_MAX_TOKENS}; cannot judge it")
         kind = response_format.get("type")
-        fail(f"chat.response-format.{rule}", f"{kind} output does not parse: {text!r}", ex)
+        fail(rule, f"{kind} output does not parse: {text!r}", answer.exchange)
 
 
-def test_tool_call(client: ApiClient, settings: Settings, model: str, caps: Capabilities) -> None:
-    caps.need("tools")
-    body, ex = _chat(
-        client,
-        settings.profile,
-        chat_body(
-            model,
-            content="What is the weather in Paris?",
-            tools=[TOOL],
-            tool_choice=TOOL_CHOICE,
-            max_tokens=64,
-        ),
-        "chat.tools",
-    )
-    choice = body["choices"][0]
-    calls = choice["message"].get("tool_calls")
-    ensure(
-        isinstance(calls, list) and calls,
-        "chat.tools.calls",
-        "tool_choice forced get_weather but message.tool_calls is empty",
-        ex,
-    )
-    # OpenAI answers a forced function with finish_reason "stop", an auto choice with "tool_calls".
-    ensure(
-        choice["finish_reason"] in ("tool_calls", "stop"),
-        "chat.tools.finish-reason",
-        f"finish_reason must be 'tool_calls' (or 'stop' for a forced function), "
-        f"got {choice['finish_reason']!r}",
-        ex,
-    )
-    for call in calls:
-        fn = call.get("function", {})
-        ensure(fn.get("name") == "get_weather", "chat.tools.name", f"wrong name {fn!r}", ex)
-        args = fn.get("arguments")
-        ensure(
-            isinstance(args, str),
-            "chat.tools.arguments-string",
-            f"function.arguments must be a JSON string, got {type(args).__name__}",
-            ex,
-        )
-        try:
-            parsed = json.loads(args)
-        except ValueError:
-            fail("chat.tools.arguments-json", f"arguments do not parse as JSON: {args!r}", ex)
-        ensure(
-            isinstance(parsed, dict) and parsed.get("city") in ("Paris", "Tokyo"),
-            "chat.tools.arguments-schema",
-            f"arguments {parsed!r} do not match the tool's parameters",
-            ex,
-        )
+@pytest.mark.parametrize("form", list(INPUT_FORMS))
+def test_mandatory_input_forms(
+    client: ApiClient, settings: Settings, model: str, form: str, mode: str
+) -> None:
+    """Forms every client sends are part of the contract: a 400 here is a failure, not a
+    declined feature."""
+    extra = {"stop": "zzzz-never"} if form == "stop-string" else {}
+    body = {**chat_body(model, max_tokens=4, **extra), "messages": _FORM_MESSAGES[form]}
+    answer = _accepted(client, body, mode, settings.profile, INPUT_FORMS[form])
+    ensure(answer.choices, INPUT_FORMS[form], "the answer has no choice", answer.exchange)
+
+
+def _accepted(client: ApiClient, body: dict, mode: str, profile: str, rule: Rule) -> Answer:
+    exchange = request(client, "chat", body, mode, profile)
+    if exchange.status is not None and exchange.status != 200:
+        fail(rule, f"a request every client may send was answered {exchange.status}", exchange)
+    return answer_of(exchange, "chat", mode, profile)

@@ -6,6 +6,7 @@ Reproducible with --fuzz-seed; a failure names the seed and the curl command of 
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 from hypothesis import HealthCheck, Phase, given, seed
@@ -18,8 +19,25 @@ from compliance._capabilities import Capabilities
 from compliance._client import ApiClient
 from compliance._failure import ComplianceFailure
 from compliance._options import Settings
+from compliance.rules import CONTRACT, declare
 
-NEEDS = {"createCompletion": "completions", "createEmbedding": "embeddings"}
+FUZZ = {
+    "positive": declare(
+        "fuzz.positive",
+        CONTRACT,
+        "valid requests generated from the spec get a documented, schema-valid answer, no 5xx",
+    ),
+    "negative": declare(
+        "fuzz.negative",
+        CONTRACT,
+        "invalid requests generated from the spec are rejected with a documented 4xx",
+    ),
+}
+NEEDS = {
+    "createCompletion": "completions",
+    "createEmbedding": "embeddings",
+    "createResponse": "responses",
+}
 
 
 @pytest.mark.preset("extended")
@@ -71,9 +89,11 @@ def test_fuzz(
         case = last.get("case")
         curl = case.as_curl_command(headers=headers, base_url=settings.root_url) if case else "-"
         raise ComplianceFailure(
-            f"fuzz.{operation_id}.{mode}",
-            f"schemathesis found a deviation (rerun with --fuzz-seed {run_seed}):\n"
+            FUZZ[mode],
+            f"{operation_id}: schemathesis found a deviation (rerun with --fuzz-seed {run_seed}):\n"
             f"{_summary(exc)}\n  reproduce: {_clip(curl, 3000)}",
+            cause=f"fuzz.{mode} {operation_id} {_kinds(_summary(exc))}",
+            reproduce=curl if case else None,
         ) from None
 
 
@@ -84,6 +104,12 @@ def _summary(exc: BaseException) -> str:
         text += "\n" + "\n".join(f"- {type(e).__name__}: {e}" for e in exc.exceptions)
     lines = [line for line in text.splitlines() if not line.lstrip().startswith("curl ")]
     return _clip("\n".join(lines), 3000)
+
+
+def _kinds(summary: str) -> str:
+    """The schemathesis failure codes (ST101 server error, ST108 schema, …): one root cause."""
+    codes = sorted(set(re.findall(r"\bST\d{3}\b", summary)))
+    return ",".join(codes) or "other"
 
 
 def _clip(text: str, limit: int) -> str:

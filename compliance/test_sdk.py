@@ -11,7 +11,34 @@ from compliance._capabilities import Capabilities
 from compliance._checks import LONG_PROMPT
 from compliance._failure import ensure, fail
 from compliance._options import Settings
+from compliance._shared_rules import SDK
 from compliance._transport import bounded_client
+from compliance.rules import BREAKS_CLIENTS, declare
+
+SDK_MODELS = declare(
+    "sdk.models", BREAKS_CLIENTS, "the openai SDK lists the models", clients=(SDK,)
+)
+SDK_CHAT = declare(
+    "sdk.chat", BREAKS_CLIENTS, "the openai SDK parses a chat completion", clients=(SDK,)
+)
+SDK_STREAM = declare(
+    "sdk.stream",
+    BREAKS_CLIENTS,
+    "the openai SDK iterates a stream to its end and sees the usage chunk",
+    clients=(SDK,),
+)
+SDK_NOT_FOUND = declare(
+    "sdk.not-found",
+    BREAKS_CLIENTS,
+    "an unknown model raises openai.NotFoundError",
+    clients=(SDK,),
+)
+SDK_EMBEDDINGS = declare(
+    "sdk.embeddings",
+    BREAKS_CLIENTS,
+    "the openai SDK embeds (base64 by default) and decodes float vectors",
+    clients=(SDK,),
+)
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +62,8 @@ def test_sdk_models_list(sdk: openai.OpenAI, model: str) -> None:
     try:
         ids = [m.id for m in sdk.models.list()]
     except openai.OpenAIError as exc:
-        fail("sdk.models", f"openai SDK could not list models: {exc!r}")
-    ensure(model in ids, "sdk.models", f"{model!r} not in the SDK's model list {ids}")
+        fail(SDK_MODELS, f"openai SDK could not list models: {exc!r}")
+    ensure(model in ids, SDK_MODELS, f"{model!r} not in the SDK's model list {ids}")
 
 
 def test_sdk_chat(sdk: openai.OpenAI, model: str) -> None:
@@ -45,9 +72,9 @@ def test_sdk_chat(sdk: openai.OpenAI, model: str) -> None:
             model=model, messages=_messages(), max_tokens=8, temperature=0
         )
     except openai.OpenAIError as exc:
-        fail("sdk.chat", f"openai SDK failed on a plain chat completion: {exc!r}")
-    ensure(result.choices, "sdk.chat", "the SDK parsed no choices")
-    ensure(result.choices[0].message.role == "assistant", "sdk.chat", "role is not assistant")
+        fail(SDK_CHAT, f"openai SDK failed on a plain chat completion: {exc!r}")
+    ensure(result.choices, SDK_CHAT, "the SDK parsed no choices")
+    ensure(result.choices[0].message.role == "assistant", SDK_CHAT, "role is not assistant")
 
 
 def test_sdk_chat_stream(sdk: openai.OpenAI, model: str) -> None:
@@ -65,18 +92,23 @@ def test_sdk_chat_stream(sdk: openai.OpenAI, model: str) -> None:
             chunks.append(chunk)
             if len(chunks) > 200:  # bounded: an endless stream is a failure, not a hang
                 stream.close()
-                fail("sdk.stream.endless", "the SDK saw over 200 chunks for max_tokens=8")
+                fail(SDK_STREAM, "the SDK saw over 200 chunks for max_tokens=8")
     except openai.OpenAIError as exc:
-        fail("sdk.stream", f"openai SDK failed while streaming: {exc!r}")
-    ensure(chunks, "sdk.stream", "the SDK saw no chunks")
-    ensure(chunks[-1].usage is not None, "sdk.stream.usage", "no usage chunk seen by the SDK")
+        fail(SDK_STREAM, f"openai SDK failed while streaming: {exc!r}")
+    ensure(chunks, SDK_STREAM, "the SDK saw no chunks")
+    ensure(chunks[-1].usage is not None, SDK_STREAM, "no usage chunk seen by the SDK")
 
 
 def test_sdk_unknown_model_raises_not_found(sdk: openai.OpenAI) -> None:
-    with pytest.raises(openai.NotFoundError):
+    try:
         sdk.chat.completions.create(
             model="inferno-no-such-model-7f3a", messages=_messages(), max_tokens=1
         )
+    except openai.NotFoundError:
+        return
+    except openai.OpenAIError as exc:
+        fail(SDK_NOT_FOUND, f"expected openai.NotFoundError, the SDK raised {exc!r}")
+    fail(SDK_NOT_FOUND, "an unknown model raised nothing: the server answered it")
 
 
 @pytest.mark.preset("extended")
@@ -87,10 +119,10 @@ def test_sdk_embeddings(sdk: openai.OpenAI, embedding_model: str, caps: Capabili
         # encoding_format would break real applications here.
         result = sdk.embeddings.create(model=embedding_model, input=["one", "two"])
     except openai.OpenAIError as exc:
-        fail("sdk.embeddings", f"openai SDK failed on embeddings: {exc!r}")
-    ensure(len(result.data) == 2, "sdk.embeddings", f"expected 2 vectors, got {len(result.data)}")
+        fail(SDK_EMBEDDINGS, f"openai SDK failed on embeddings: {exc!r}")
+    ensure(len(result.data) == 2, SDK_EMBEDDINGS, f"expected 2 vectors, got {len(result.data)}")
     ensure(
         all(isinstance(x, float) for x in result.data[0].embedding),
-        "sdk.embeddings.decode",
+        SDK_EMBEDDINGS,
         "the SDK could not decode the vectors into floats",
     )

@@ -11,11 +11,29 @@ from compliance._checks import chat_body, expect_ok, stream_chunks
 from compliance._client import ApiClient, Exchange
 from compliance._failure import ensure, fail
 from compliance._options import Settings
+from compliance.rules import BREAKS_CLIENTS, CONTRACT, declare
 
 pytestmark = pytest.mark.preset("full")
 OP = "createChatCompletion"
-BURST = 12
+BURST_SIZE = 12
 RETRY_AFTER_CAP_S = 10.0
+
+COMPRESSION = declare(
+    "transport.compression",
+    CONTRACT,
+    "a body is encoded only with a codec the client accepted, and decodes",
+)
+BURST = declare(
+    "transport.burst",
+    BREAKS_CLIENTS,
+    "under a burst every request is served or shed with 429/503 (Retry-After honoured), no hang",
+)
+SLOW_READER = declare(
+    "transport.slow-reader", CONTRACT, "a slow reader still gets the whole stream"
+)
+RECOVERY = declare(
+    "transport.recovery", BREAKS_CLIENTS, "a client hanging up mid-stream does not break the server"
+)
 
 
 @pytest.mark.parametrize("codec", ["identity", "gzip", "deflate", "br", "zstd"])
@@ -26,11 +44,11 @@ def test_compression_negotiation(
         "/chat/completions", chat_body(model), headers={"Accept-Encoding": codec}
     )
     # httpx decodes every codec listed here; a body that fails to decode is a transport error.
-    expect_ok(exchange, OP, settings.profile, f"transport.compression.{codec}")
+    expect_ok(exchange, OP, settings.profile)
     used = exchange.headers.get("content-encoding", "identity").lower()
     ensure(
         used in (codec, "identity"),
-        "transport.compression.negotiation",
+        COMPRESSION,
         f"asked for {codec!r} only, got Content-Encoding {used!r}",
         exchange,
     )
@@ -43,7 +61,7 @@ def test_compressed_stream_decodes(client: ApiClient, settings: Settings, model:
         headers={"Accept-Encoding": "gzip, deflate, br, zstd"},
         max_events=96,
     )
-    stream_chunks(exchange, OP, settings.profile, "transport.compressed-stream")
+    stream_chunks(exchange, OP, settings.profile)
 
 
 def _retry_after(exchange: Exchange) -> float | None:
@@ -56,18 +74,20 @@ def _retry_after(exchange: Exchange) -> float | None:
 
 def test_short_burst(client: ApiClient, settings: Settings, model: str) -> None:
     body = chat_body(model, max_tokens=8)
-    with ThreadPoolExecutor(max_workers=BURST) as pool:
-        answers = list(pool.map(lambda _: client.post("/chat/completions", body), range(BURST)))
+    with ThreadPoolExecutor(max_workers=BURST_SIZE) as pool:
+        answers = list(
+            pool.map(lambda _: client.post("/chat/completions", body), range(BURST_SIZE))
+        )
     shed = []
     for exchange in answers:
         if exchange.error:
-            fail("transport.burst.hang", f"request in a burst of {BURST} failed", exchange)
+            fail(BURST, f"request in a burst of {BURST_SIZE} failed", exchange)
         if exchange.status in (429, 503):
             shed.append(exchange)
             continue
         ensure(
             exchange.status == 200,
-            "transport.burst.status",
+            BURST,
             f"under a burst a server may shed with 429/503, not {exchange.status}",
             exchange,
         )
@@ -79,7 +99,7 @@ def test_short_burst(client: ApiClient, settings: Settings, model: str) -> None:
         retry = client.post("/chat/completions", body)
         ensure(
             retry.status == 200,
-            "transport.burst.retry-after",
+            BURST,
             f"after waiting Retry-After ({wait} s) the retry still got {retry.status}",
             retry,
         )
@@ -89,7 +109,7 @@ def test_slow_reader_gets_whole_stream(client: ApiClient, settings: Settings, mo
     exchange = client.stream(
         "/chat/completions", {**chat_body(model), "stream": True}, read_pause_s=0.1, max_events=96
     )
-    stream_chunks(exchange, OP, settings.profile, "transport.slow-reader")
+    stream_chunks(exchange, OP, settings.profile)
 
 
 def test_server_recovers_after_client_disconnect(
@@ -100,4 +120,10 @@ def test_server_recovers_after_client_disconnect(
         "/chat/completions", {**chat_body(model, max_tokens=64), "stream": True}, max_events=1
     )
     exchange = client.post("/chat/completions", chat_body(model, max_tokens=4))
-    expect_ok(exchange, OP, settings.profile, "transport.after-disconnect")
+    ensure(
+        exchange.status == 200,
+        RECOVERY,
+        f"after a client hung up mid-stream the next request got {exchange.status}",
+        exchange,
+    )
+    expect_ok(exchange, OP, settings.profile)

@@ -6,24 +6,29 @@ Imported once per process by ``users.py``; ``sys.modules`` caching keeps registr
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
+import random
 import sys
 from typing import Any
 
 from locust import events
 from locust.runners import MasterRunner, WorkerRunner
 
+from ._arrivals import ArrivalProcess, RateTimeline
+from ._open_loop import OpenLoop, Share, SweepSteps, timeline_for
 from ._options import add_arguments
 from ._recorder import RECORDER, Batch
 from ._run_state import RUN
 from ._settings import SETTINGS, from_options
-from ._slo import check, parse_slo
-from ._summary import format_table, view, write_summary
+from ._slo import check, parse_slo, request_objectives
+from ._summary import DEFINITIONS, format_table, view, write_summary
 from ._user import LLMUser, discovered_model
 
 log = logging.getLogger("inferno")
 DEFAULT_USER_CLASS = "MixedUser"
 SLO_EXIT_CODE = 3
+SHARE_MESSAGE = "inferno_share"  # master -> each worker: its index, the worker count, the seed
 
 
 @events.init_command_line_parser.add_listener
@@ -42,7 +47,29 @@ def _on_init(environment: Any, runner: Any = None, **_: Any) -> None:
     RUN.is_worker = isinstance(runner, WorkerRunner)
     RUN.is_master = isinstance(runner, MasterRunner)
     RECORDER.buffer_only = RUN.is_worker
+    if RUN.is_worker:
+        runner.register_message(SHARE_MESSAGE, _on_share)
+        _cache_locust_defaults()
     _default_to_mix(environment, options)
+
+
+def _cache_locust_defaults() -> None:
+    """Compute Locust's default options once per worker process instead of once per option.
+
+    On every spawn message a Locust 2.47 worker calls ``default_args_dict()`` for each option the
+    master forwards, and each call builds and runs Locust's whole argument parser: the event loop
+    stood still for about 0.6 s on a 2-core machine, which showed up as a false ITL spike in every
+    open stream and made due arrivals late. The defaults cannot change within a process.
+    """
+    from locust import argument_parser
+
+    if not hasattr(argument_parser.default_args_dict, "cache_info"):
+        argument_parser.default_args_dict = functools.cache(argument_parser.default_args_dict)
+
+
+def _on_share(msg: Any, **_: Any) -> None:
+    # Arrives before the spawn message that starts the test (one ordered channel per worker).
+    RUN.share = Share(**msg.data)
 
 
 def _apply_options(options: Any) -> None:
@@ -50,7 +77,9 @@ def _apply_options(options: Any) -> None:
     RUN.slo = parse_slo(getattr(options, "slo", "") or "")
     RUN.summary_path = getattr(options, "summary", "") or ""
     RUN.shape_name = getattr(options, "shape", "constant") or "constant"
+    RECORDER.objectives = request_objectives(RUN.slo)
     LLMUser.network_timeout = SETTINGS.request_timeout
+    LLMUser.concurrency = SETTINGS.max_in_flight if SETTINGS.open_loop else 10
 
 
 def _default_to_mix(environment: Any, options: Any) -> None:
@@ -76,12 +105,59 @@ def _on_test_start(environment: Any, **_: Any) -> None:
         RECORDER.batch = Batch()
     else:
         RECORDER.aggregate.reset()
+        _share_the_run(environment)
+    RUN.users_started = 0
+    RUN.open_loop = None
+    if SETTINGS.open_loop and not RUN.is_master:
+        RUN.open_loop = _open_loop(environment.parsed_options)
+
+
+def _share_the_run(environment: Any) -> None:
+    """Pick the run's seed; on a master, tell each worker its part of the arrival schedule."""
+    options = environment.parsed_options
+    seed = SETTINGS.seed if SETTINGS.seed is not None else random.SystemRandom().randrange(2**31)
+    run_time = float(getattr(options, "run_time", None) or 0) or None
+    RUN.share = Share(0, 1, seed, run_time)
+    runner = environment.runner
+    if RUN.is_master:
+        clients = runner.clients
+        workers = sorted(
+            clients.ready + clients.running + clients.spawning,
+            key=lambda worker: runner.get_worker_index(worker.id),
+        )
+        for index, worker in enumerate(workers):
+            share = Share(index, len(workers), seed, run_time)
+            runner.send_message(SHARE_MESSAGE, share.as_message(), client_id=worker.id)
+
+
+def _open_loop(options: Any) -> OpenLoop:
+    steps = SweepSteps(
+        start=SETTINGS.rate,
+        step=float(getattr(options, "sweep_step", 0) or 0),
+        step_time=float(getattr(options, "sweep_step_time", 15.0)),
+    )
+    share = RUN.share
+    timeline = timeline_for(RUN.shape_name, SETTINGS.rate, share.run_time, steps)
+    if share.count == 0:
+        log.error("inferno: this worker joined after the test started; it sends no arrivals")
+        share, timeline = Share(0, 1, share.seed), RateTimeline.constant(0.0)
+    return OpenLoop(
+        ArrivalProcess(SETTINGS.arrival, SETTINGS.burstiness),
+        timeline,
+        share,
+        SETTINGS.max_in_flight,
+        SETTINGS.late_after_s,
+    )
 
 
 @events.test_stop.add_listener
 def _on_test_stop(environment: Any, **_: Any) -> None:
     if not RUN.is_worker:
         RECORDER.aggregate.mark_stopped()
+    if RUN.open_loop is not None:
+        RUN.open_loop.drain(0.0)  # users drained it on stop; nothing may outlive the test
+    if RUN.is_worker:
+        RUN.share = Share()  # the next test brings its own
 
 
 @events.report_to_master.add_listener
@@ -118,17 +194,39 @@ def build_summary(environment: Any) -> dict[str, Any]:
             "processes": getattr(options, "processes", None),
         }
     )
+    _add_run_details(summary, agg)
     if RUN.slo:
         summary["slo"] = _slo_verdict(summary)
     return summary
 
 
+def _add_run_details(summary: dict[str, Any], agg: Any) -> None:
+    summary["seed"] = RUN.share.seed
+    summary["definitions"] = DEFINITIONS
+    summary["goodput"]["objectives"] = dict(RECORDER.objectives)
+    if SETTINGS.open_loop:
+        summary["arrivals"].update(
+            {
+                "process": SETTINGS.arrival,
+                "burstiness": SETTINGS.burstiness if SETTINGS.arrival == "gamma" else None,
+                "rate": SETTINGS.rate,
+                "max_in_flight_per_process": SETTINGS.max_in_flight,
+                "late_after_ms": SETTINGS.late_after_s * 1000.0,
+            }
+        )
+    else:
+        del summary["arrivals"]
+    if agg.turns:
+        summary["turns"] = {str(n): agg.turns[n].as_dict() for n in sorted(agg.turns)}
+
+
 def _slo_verdict(summary: dict[str, Any]) -> dict[str, Any]:
-    if summary["shape"].get("name") == "sweep":
+    shape = summary["shape"]
+    if shape.get("name") in ("sweep", "rate-sweep"):
         # A sweep breaks its objectives on purpose; the gate is whether any level met them.
-        saturation = summary["shape"].get("saturation")
-        violations = [] if saturation else ["no sweep step met the objectives"]
-        if not summary["shape"].get("steps"):
+        best = shape.get("saturation") or shape.get("knee")
+        violations = [] if best else ["no sweep step met the objectives"]
+        if not shape.get("steps"):
             violations = ["the sweep finished no step"]
     else:
         violations = check(RUN.slo, summary)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-SHAPES = ("constant", "ramp", "spike", "soak", "sweep")
+from ._arrivals import ARRIVALS
+from ._settings import CLOSED
+
+SHAPES = ("constant", "ramp", "spike", "soak", "sweep", "rate-sweep")
 
 
 def add_arguments(parser: Any) -> None:
@@ -40,7 +43,70 @@ def add_arguments(parser: Any) -> None:
         "--prompts",
         env_var="INFERNO_PROMPTS",
         default="",
-        help="JSONL file of prompts: {'prompt': str} or {'messages': [...]}, optional max_tokens",
+        help="JSONL or JSON array of prompts: {'prompt': str}, {'messages': [...]} (optional "
+        "max_tokens), or ShareGPT {'conversations': [...]} (human turns sent, recorded reply "
+        "lengths as max_tokens)",
+    )
+    group.add_argument(
+        "--seed",
+        env_var="INFERNO_SEED",
+        type=int,
+        default=None,
+        help="Seed for prompt sampling and arrival times (default: a random one, shown in the "
+        "summary); the same seed repeats a run's requests and schedule",
+    )
+    group.add_argument(
+        "--arrival",
+        env_var="INFERNO_ARRIVAL",
+        choices=(CLOSED, *ARRIVALS),
+        default=CLOSED,
+        help="closed: each user sends its next request when the last one ended (-u = "
+        "concurrency); poisson/gamma/constant: open loop, requests sent at --rate on that "
+        "schedule whatever the latency (-u is not used)",
+    )
+    group.add_argument(
+        "--rate",
+        env_var="INFERNO_RATE",
+        type=float,
+        default=0.0,
+        help="Open loop: requests per second of the whole run, split over the load processes "
+        "(rate-sweep: the first step's rate)",
+    )
+    group.add_argument(
+        "--burstiness",
+        env_var="INFERNO_BURSTINESS",
+        type=float,
+        default=1.0,
+        help="gamma arrivals: shape of the gaps; 1 = Poisson, below 1 burstier, above 1 steadier",
+    )
+    group.add_argument(
+        "--max-in-flight",
+        env_var="INFERNO_MAX_IN_FLIGHT",
+        type=int,
+        default=512,
+        help="Open loop: requests in flight per load process at most; an arrival that finds "
+        "them all busy is dropped and counted",
+    )
+    group.add_argument(
+        "--late-after-ms",
+        env_var="INFERNO_LATE_AFTER_MS",
+        type=float,
+        default=50.0,
+        help="Open loop: an arrival sent more than this after its due time counts as late",
+    )
+    group.add_argument(
+        "--turns",
+        env_var="INFERNO_TURNS",
+        type=int,
+        default=4,
+        help="ConversationUser: turns per conversation (each sends the whole history back)",
+    )
+    group.add_argument(
+        "--shared-prefix-tokens",
+        env_var="INFERNO_SHARED_PREFIX_TOKENS",
+        type=int,
+        default=0,
+        help="Prepend a system prompt of about this many tokens, the same for every request",
     )
     group.add_argument(
         "--extra-body",
@@ -67,42 +133,46 @@ def add_arguments(parser: Any) -> None:
         env_var="INFERNO_SHAPE",
         choices=SHAPES,
         default="constant",
-        help="Load shape; -u is the (peak) user count, -t the total run time",
+        help="Load shape; -u is the (peak) user count (open loop: --rate the peak rate), -t the "
+        "total run time; rate-sweep steps the open-loop rate up to the knee",
     )
     group.add_argument(
         "--sweep-start",
         env_var="INFERNO_SWEEP_START",
         type=int,
         default=1,
-        help="sweep: first concurrency level",
+        help="sweep: first concurrency level (rate-sweep starts at --rate)",
     )
     group.add_argument(
         "--sweep-step",
         env_var="INFERNO_SWEEP_STEP",
-        type=int,
+        type=float,
         default=0,
-        help="sweep: concurrency increment per step (0 = double each step)",
+        help="sweep: users added per step; rate-sweep: requests/s added per step (0 = double)",
     )
     group.add_argument(
         "--sweep-step-time",
         env_var="INFERNO_SWEEP_STEP_TIME",
         type=float,
         default=15.0,
-        help="sweep: seconds per concurrency level",
+        help="sweep and rate-sweep: seconds per step",
     )
     group.add_argument(
         "--sweep-max-error-rate",
         env_var="INFERNO_SWEEP_MAX_ERROR_RATE",
         type=float,
         default=0.05,
-        help="sweep: a step whose (errors + shed) / requests exceeds this is saturated",
+        help="sweep and rate-sweep: a step whose (errors + shed + dropped arrivals) / requests "
+        "exceeds this is saturated",
     )
     group.add_argument(
         "--slo",
         env_var="INFERNO_SLO",
         default="",
-        help="Comma-separated gates, e.g. ttft_p95_ms=500,itl_p95_ms=50,error_rate=0.01,"
-        "min_output_tok_s=100; a violation makes the exit code non-zero",
+        help="Comma-separated objectives. Gates, e.g. ttft_p95_ms=500,itl_p95_ms=50,"
+        "error_rate=0.01,min_output_tok_s=100,min_goodput_rps=5: a violation makes the exit code "
+        "non-zero. Per request, e.g. ttft_ms=500,itl_ms=50,e2e_ms=5000 (itl_ms: the request's "
+        "own ITL p95): requests meeting all of them count as goodput",
     )
     group.add_argument(
         "--summary",

@@ -1,16 +1,27 @@
-"""Prompt sources: a small built-in set of varied lengths, or a JSONL file."""
+"""Prompt sources: a small built-in set of varied lengths, or a file (see ``_datasets``)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
+
+CHARS_PER_TOKEN = 4  # the usual rough estimate, for when no tokenizer or usage block is at hand
+
+
+def estimate_tokens(text: str) -> int:
+    return max(1, round(len(text) / CHARS_PER_TOKEN))
 
 
 @dataclass(frozen=True, slots=True)
 class Prompt:
+    """What a request sends, plus the later user turns of a recorded conversation.
+
+    ``followups`` are (user text, max_tokens or None) of turns 2, 3, ... as a dataset recorded
+    them; a conversation user sends them in order after the first turn.
+    """
+
     messages: tuple[dict[str, str], ...]
     max_tokens: int | None = None
+    followups: tuple[tuple[str, int | None], ...] = ()
 
     @property
     def text(self) -> str:
@@ -43,41 +54,19 @@ def builtin_prompts() -> list[Prompt]:
     return [Prompt(({"role": "user", "content": text},)) for text in BUILTIN]
 
 
-def load_prompts(path: str | Path, limit: int = 100_000) -> list[Prompt]:
-    """Read a JSONL file: one object per line with ``prompt`` (str) or ``messages`` (list)."""
-    prompts: list[Prompt] = []
-    with open(path, encoding="utf-8") as fh:
-        for number, line in enumerate(fh, 1):
-            if len(prompts) >= limit:
-                break
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except ValueError as exc:
-                raise ValueError(f"{path}:{number}: not JSON ({exc})") from None
-            prompts.append(_from_item(item, f"{path}:{number}"))
-    if not prompts:
-        raise ValueError(f"{path}: no prompts")
-    return prompts
+# Common English words, each one token for most tokenizers: N of them make a prefix of about
+# N tokens. The text is a pure function of N, so every process and machine sends the same one.
+_PREFIX_WORDS = (
+    *("the", "people", "of", "the", "city", "live", "and", "work", "by", "the", "river", "at"),
+    *("the", "old", "mountain", "and", "the", "sea", "they", "build", "new", "house", "and"),
+    *("walk", "to", "the", "water", "one", "day", "with", "their", "child", "in", "the"),
+    *("long", "good", "time", "of", "the", "year"),
+)
 
 
-def _from_item(item: object, where: str) -> Prompt:
-    if isinstance(item, str):
-        item = {"prompt": item}
-    if not isinstance(item, dict):
-        raise ValueError(f"{where}: expected an object")
-    max_tokens = item.get("max_tokens")
-    if max_tokens is not None and not isinstance(max_tokens, int):
-        raise ValueError(f"{where}: max_tokens must be an integer")
-    if isinstance(item.get("messages"), list):
-        messages = tuple(
-            {"role": str(m.get("role", "user")), "content": str(m.get("content", ""))}
-            for m in item["messages"]
-            if isinstance(m, dict)
-        )
-        if messages:
-            return Prompt(messages, max_tokens)
-    if isinstance(item.get("prompt"), str):
-        return Prompt(({"role": "user", "content": item["prompt"]},), max_tokens)
-    raise ValueError(f"{where}: needs 'prompt' (string) or 'messages' (list)")
+def shared_prefix(tokens: int) -> str:
+    """A common system prompt of about ``tokens`` tokens ("" for 0)."""
+    if tokens <= 0:
+        return ""
+    words = [_PREFIX_WORDS[(i * 7) % len(_PREFIX_WORDS)] for i in range(max(1, tokens - 1))]
+    return " ".join(words) + "."

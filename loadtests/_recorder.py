@@ -16,9 +16,22 @@ from typing import Any
 
 from inferno.stats import percentile
 
-METRICS = ("ttft_ms", "itl_ms", "tpot_ms", "e2e_ms", "output_tokens")
+from ._slo import meets
+
+METRICS = (
+    "ttft_ms",
+    "itl_ms",
+    "tpot_ms",
+    "e2e_ms",
+    "output_tokens",
+    "reasoning_ttft_ms",  # streams that carried reasoning: to its first token ...
+    "answer_ttft_ms",  # ... and to the first token of the answer
+    "send_lag_ms",  # open loop: how long after its due time each arrival left
+)
 CAP = 200_000
 MAX_ERROR_REASONS = 50
+MAX_TURNS = 100
+TURN_CAP = 10_000  # TTFT samples kept per turn number: 100 turns stay within a few tens of MB
 
 
 class Reservoir:
@@ -68,6 +81,17 @@ class Counts:
     output_tokens: int = 0
     tokens_from_usage: int = 0
     tokens_estimated: int = 0
+    # Requests that met every per-request objective of --slo (all successes when none is set).
+    good: int = 0
+    good_output_tokens: int = 0
+    # usage.prompt_tokens_details.cached_tokens, from the responses that reported it.
+    cached_tokens: int = 0
+    cache_reports: int = 0
+    cache_report_prompt_tokens: int = 0
+    # Open loop: arrivals due, those sent after the tolerance, those the in-flight cap refused.
+    arrivals: int = 0
+    late: int = 0
+    dropped: int = 0
 
     def add(self, other: dict[str, int]) -> None:
         for key, value in other.items():
@@ -89,6 +113,31 @@ class Window:
     )
 
 
+class TurnStats:
+    """One turn number of the conversations: TTFT samples, prompt and cached tokens."""
+
+    COUNTS = ("requests", "prompt_tokens", "cached_tokens", "cache_reports")
+
+    def __init__(self) -> None:
+        self.ttft = Reservoir(cap=TURN_CAP)
+        self.counts = dict.fromkeys(self.COUNTS, 0)
+
+    def merge(self, entry: dict[str, Any]) -> None:
+        self.ttft.extend(entry.get("ttft_ms") or [])
+        for key in self.COUNTS:
+            self.counts[key] += int(entry.get(key) or 0)
+
+    def as_dict(self) -> dict[str, Any]:
+        n, reports = self.counts["requests"], self.counts["cache_reports"]
+        cached = self.counts["cached_tokens"]
+        return {
+            **self.counts,
+            "ttft_ms": describe(self.ttft),
+            "prompt_tokens_per_request": self.counts["prompt_tokens"] / n if n else 0.0,
+            "cached_tokens_per_request": cached / reports if reports else None,
+        }
+
+
 class Batch:
     """What one process recorded since its last report: plain lists, cheap to msgpack."""
 
@@ -96,6 +145,13 @@ class Batch:
         self.samples: dict[str, list[float]] = {m: [] for m in METRICS}
         self.by_name: dict[str, Counts] = {}
         self.errors: Counter[str] = Counter()
+        self.turns: dict[int, dict[str, Any]] = {}
+
+    def turn(self, number: int) -> dict[str, Any]:
+        entry = self.turns.get(number)
+        if entry is None:
+            entry = self.turns[number] = {"ttft_ms": [], **{k: 0 for k in TurnStats.COUNTS}}
+        return entry
 
     def counts_for(self, name: str) -> Counts:
         counts = self.by_name.get(name)
@@ -108,6 +164,7 @@ class Batch:
             "samples": {m: v[-CAP:] for m, v in self.samples.items() if v},
             "by_name": {n: c.as_dict() for n, c in self.by_name.items()},
             "errors": dict(self.errors.most_common(MAX_ERROR_REASONS)),
+            "turns": {str(k): {**v, "ttft_ms": v["ttft_ms"][-CAP:]} for k, v in self.turns.items()},
         }
 
     def empty(self) -> bool:
@@ -130,6 +187,7 @@ class Aggregate:
         self.stopped: float | None = None
         self.reports = 0
         self.model: str | None = None
+        self.turns: dict[int, TurnStats] = {}
 
     def merge(self, message: dict[str, Any]) -> None:
         self.reports += 1
@@ -146,6 +204,10 @@ class Aggregate:
                 self.errors[reason] += count
             else:
                 self.errors["(other)"] += count
+        for number, entry in (message.get("turns") or {}).items():
+            turn = int(number)
+            if 0 < turn <= MAX_TURNS:
+                self.turns.setdefault(turn, TurnStats()).merge(entry)
 
     def totals(self) -> Counts:
         total = Counts()
@@ -176,6 +238,7 @@ class Recorder:
         self.aggregate = Aggregate()
         # Local and master processes merge immediately; workers ship batches to the master.
         self.buffer_only = False
+        self.objectives: dict[str, float] = {}  # per-request objectives that make a request good
 
     def _flush_local(self) -> None:
         if not self.buffer_only and not self.batch.empty():
@@ -196,12 +259,23 @@ class Recorder:
         ttft_s: float | None = None,
         itl_s: list[float] | None = None,
         tpot_s: float | None = None,
+        cached_tokens: int | None = None,
+        reasoning_ttft_s: float | None = None,
+        answer_ttft_s: float | None = None,
+        turn: int | None = None,
     ) -> None:
         b = self.batch
         counts = b.counts_for(name)
         counts.ok += 1
         counts.output_tokens += output_tokens
         counts.prompt_tokens += prompt_tokens
+        if meets(self.objectives, ttft_s=ttft_s, itl_s=itl_s, tpot_s=tpot_s, e2e_s=e2e_s):
+            counts.good += 1
+            counts.good_output_tokens += output_tokens
+        if cached_tokens is not None:
+            counts.cached_tokens += cached_tokens
+            counts.cache_reports += 1
+            counts.cache_report_prompt_tokens += prompt_tokens
         if output_tokens:
             if tokens_from_usage:
                 counts.tokens_from_usage += 1
@@ -215,6 +289,30 @@ class Recorder:
             b.samples["itl_ms"].extend(gap * 1000.0 for gap in itl_s)
         if tpot_s is not None:
             b.samples["tpot_ms"].append(tpot_s * 1000.0)
+        if reasoning_ttft_s is not None:
+            b.samples["reasoning_ttft_ms"].append(reasoning_ttft_s * 1000.0)
+            if answer_ttft_s is not None:
+                b.samples["answer_ttft_ms"].append(answer_ttft_s * 1000.0)
+        if turn is not None and 0 < turn <= MAX_TURNS:
+            entry = b.turn(turn)
+            entry["requests"] += 1
+            entry["prompt_tokens"] += prompt_tokens
+            if ttft_s is not None:
+                entry["ttft_ms"].append(ttft_s * 1000.0)
+            if cached_tokens is not None:
+                entry["cached_tokens"] += cached_tokens
+                entry["cache_reports"] += 1
+        self._flush_local()
+
+    def arrival(self, name: str, *, lag_s: float, sent: bool, late: bool) -> None:
+        """An open-loop arrival came due: sent (maybe late) or dropped at the in-flight cap."""
+        counts = self.batch.counts_for(name)
+        counts.arrivals += 1
+        if not sent:
+            counts.dropped += 1
+        elif late:
+            counts.late += 1
+        self.batch.samples["send_lag_ms"].append(max(0.0, lag_s) * 1000.0)
         self._flush_local()
 
     def error(self, name: str, reason: str) -> None:

@@ -7,7 +7,11 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._prompts import Prompt, builtin_prompts, load_prompts
+from ._datasets import load_prompts
+from ._prompts import Prompt, builtin_prompts, shared_prefix
+from ._recorder import MAX_TURNS
+
+CLOSED = "closed"
 
 
 @dataclass
@@ -20,6 +24,18 @@ class Settings:
     extra_body: dict[str, Any] = field(default_factory=dict)
     request_timeout: float = 300.0
     max_retry_after: float = 30.0
+    seed: int | None = None
+    arrival: str = CLOSED
+    rate: float = 0.0
+    burstiness: float = 1.0
+    max_in_flight: int = 512
+    late_after_s: float = 0.05
+    turns: int = 4
+    prefix: str = ""  # the shared system prompt (--shared-prefix-tokens)
+
+    @property
+    def open_loop(self) -> bool:
+        return self.arrival != CLOSED
 
     def pick_prompt(self, rng: random.Random) -> Prompt:
         return rng.choice(self.prompts)
@@ -43,7 +59,40 @@ def from_options(options: Any) -> Settings:
         if not isinstance(parsed, dict):
             raise ValueError("--extra-body must be a JSON object")
         settings.extra_body = parsed
+    seed = getattr(options, "seed", None)  # the web UI sends a string, "" for none
+    settings.seed = None if seed in (None, "") else int(seed)
+    _open_loop_options(settings, options)
+    settings.turns = int(getattr(options, "turns", 4))
+    if not 1 <= settings.turns <= MAX_TURNS:
+        raise ValueError(f"--turns must be between 1 and {MAX_TURNS}")
+    prefix_tokens = int(getattr(options, "shared_prefix_tokens", 0) or 0)
+    if prefix_tokens < 0:
+        raise ValueError("--shared-prefix-tokens must not be negative")
+    settings.prefix = shared_prefix(prefix_tokens)
     return settings
+
+
+def _open_loop_options(settings: Settings, options: Any) -> None:
+    shape = getattr(options, "shape", "constant") or "constant"
+    settings.arrival = getattr(options, "arrival", CLOSED) or CLOSED
+    if shape == "rate-sweep" and settings.arrival == CLOSED:
+        settings.arrival = "poisson"  # a rate sweep is open loop by definition
+    settings.rate = float(getattr(options, "rate", 0.0) or 0.0)
+    settings.burstiness = float(getattr(options, "burstiness", 1.0))
+    settings.max_in_flight = int(getattr(options, "max_in_flight", 512))
+    settings.late_after_s = float(getattr(options, "late_after_ms", 50.0)) / 1000.0
+    if not settings.open_loop:
+        return
+    if shape == "sweep":
+        raise ValueError("--shape sweep steps users (closed loop); use rate-sweep with --arrival")
+    if shape == "rate-sweep" and settings.rate <= 0:
+        settings.rate = 1.0
+    if settings.rate <= 0:
+        raise ValueError("--arrival needs --rate (requests per second, > 0)")
+    if settings.burstiness <= 0:
+        raise ValueError("--burstiness must be positive")
+    if settings.max_in_flight < 1:
+        raise ValueError("--max-in-flight must be at least 1")
 
 
 SETTINGS = Settings()

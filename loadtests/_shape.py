@@ -1,7 +1,9 @@
 """The one LoadTestShape of these profiles; ``--shape`` picks the timeline it follows.
 
 Locust allows a single active shape class, so constant/ramp/spike/soak/sweep live behind this
-dispatcher (see ``_llm_shapes.py``). It honours -u (peak users), -r (spawn rate) and -t (run time).
+dispatcher (see ``_shapes.py``). It honours -u (peak users), -r (spawn rate) and -t (run time).
+In open loop (``--arrival``) the processes follow the rate themselves and the shape keeps one
+dispatcher user per process (see ``_rate_sweep.py``, which also holds the rate sweep).
 """
 
 from __future__ import annotations
@@ -11,9 +13,12 @@ from typing import Any
 
 from locust import LoadTestShape
 
+from ._open_loop import DEFAULT_TIMED_RUN_S
+from ._rate_sweep import OpenLoopShape, RateSweep, RateSweepParams
 from ._recorder import RECORDER
 from ._run_state import RUN
-from ._shapes import Constant, Ramp, ShapeParams, Soak, Spike, Sweep, SweepParams
+from ._settings import SETTINGS
+from ._shapes import DEFAULT_SOAK_S, Constant, Ramp, ShapeParams, Soak, Spike, Sweep, SweepParams
 from ._slo import check
 from ._summary import view
 
@@ -54,19 +59,54 @@ class LLMLoadShape(LoadTestShape):
             "spawn_rate": params.spawn_rate,
             "run_time_s": params.run_time,
         }
+        step_time = float(getattr(options, "sweep_step_time", 15.0))
+        # Worker samples reach the master up to one report interval late.
+        settle = min(step_time * 0.3, 3.5 if RUN.is_master else 1.5)
+        max_loss = float(getattr(options, "sweep_max_error_rate", 0.05))
+        if SETTINGS.open_loop:
+            return self._build_open_loop(name, params.run_time, step_time, settle, max_loss)
         if name == "sweep":
-            step_time = float(getattr(options, "sweep_step_time", 15.0))
             sweep_params = SweepParams(
                 start=int(getattr(options, "sweep_start", 1)),
                 step=int(getattr(options, "sweep_step", 0)),
                 step_time=step_time,
-                max_error_rate=float(getattr(options, "sweep_max_error_rate", 0.05)),
-                # Worker samples reach the master up to one report interval late.
-                settle=min(step_time * 0.3, 3.5 if RUN.is_master else 1.5),
+                max_error_rate=max_loss,
+                settle=settle,
             )
             return Sweep(params, sweep_params, self._reset_window, self._read_window, self._judge)
         shapes = {"constant": Constant, "ramp": Ramp, "spike": Spike, "soak": Soak}
         return shapes[name](params)
+
+    def _build_open_loop(
+        self, name: str, run_time: float | None, step_time: float, settle: float, max_loss: float
+    ) -> Any:
+        RUN.shape_report.update({"users": None, "spawn_rate": None, "rate": SETTINGS.rate})
+        if name == "rate-sweep":
+            options = self.runner.environment.parsed_options if self.runner else None
+            params = RateSweepParams(
+                start=SETTINGS.rate,
+                step=float(getattr(options, "sweep_step", 0) or 0),
+                step_time=step_time,
+                max_loss=max_loss,
+                settle=settle,
+            )
+            return RateSweep(
+                params,
+                run_time,
+                self._dispatchers,
+                self._reset_window,
+                self._read_window,
+                self._judge,
+            )
+        if name in ("ramp", "spike"):
+            run_time = run_time or DEFAULT_TIMED_RUN_S
+        elif name == "soak":
+            run_time = run_time or DEFAULT_SOAK_S
+        return OpenLoopShape(run_time, self._dispatchers)
+
+    def _dispatchers(self) -> int:
+        """One open-loop dispatcher per load process."""
+        return max(1, int(getattr(self.runner, "worker_count", 1))) if RUN.is_master else 1
 
     @staticmethod
     def _reset_window() -> None:
@@ -86,7 +126,7 @@ class LLMLoadShape(LoadTestShape):
             self._impl = self._build()
         if self._drain_started is None:
             result = self._impl.tick(self.get_run_time())
-            if isinstance(self._impl, Sweep):
+            if isinstance(self._impl, Sweep | RateSweep):
                 RUN.shape_report.update(self._impl.report())
             if result is not None:
                 return result

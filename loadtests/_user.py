@@ -2,6 +2,10 @@
 
 Every outcome is reported twice: to Locust (so the web UI, --csv and --html show it) and to the
 raw-sample recorder (exact percentiles, token counts, shed counts for the summary and SLO gate).
+
+Closed loop (the default): a user sends one request, waits for the whole answer, sends the next.
+Open loop (``--arrival``): a user is a dispatcher (``_open_loop.Dispatcher``) and each request runs
+in its own greenlet, sent when the schedule says so.
 """
 
 from __future__ import annotations
@@ -9,21 +13,26 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 import gevent
 import gevent.lock
-from locust import FastHttpUser, constant
+from locust import FastHttpUser
 
 from inferno.content_encoding import body_decoder
 from inferno.sse import SSEParser
 from inferno.urls import server_root
 
 from ._body import discard, read_some
+from ._conversation import Turn, conversation_turns, with_prefix
+from ._open_loop import Dispatcher
+from ._prompts import estimate_tokens
 from ._recorder import RECORDER
+from ._run_state import RUN
 from ._settings import SETTINGS
 from ._shed import SHED_STATUSES, shed_backoff_s
-from ._stream_meter import StreamMeter
+from ._stream_meter import StreamMeter, StreamResult, cached_tokens
 
 log = logging.getLogger(__name__)
 
@@ -51,21 +60,51 @@ def _error_text(resp: Any) -> str:
 
 
 class LLMUser(FastHttpUser):
-    """Closed-loop user: one request in flight at a time, so users == concurrency."""
+    """Closed loop: one request in flight per user (users == concurrency); or an open-loop
+    dispatcher when the run has an arrival schedule."""
 
     abstract = True
-    wait_time = constant(0)
     network_timeout = 300.0
     connection_timeout = 30.0
+    concurrency = 10  # connections of this user's pool; open loop raises it to --max-in-flight
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
         # --host may be given as the SDK's base URL (…/v1); the request paths carry /v1 already.
         self.client.base_url = server_root(self.client.base_url)
+        self.dispatcher: Dispatcher | None = None
+        self.rng = random.Random()
 
     def on_start(self) -> None:
-        self.rng = random.Random()
+        RUN.users_started += 1
+        # With --seed, what each user sends is reproducible (the n-th user of the n-th process).
+        self.rng = random.Random(f"{RUN.share.seed}:{RUN.share.index}:{RUN.users_started}")
         self.model = SETTINGS.model or self._discover_model()
+        self.dispatcher = Dispatcher(RUN.open_loop) if RUN.open_loop is not None else None
+
+    def wait_time(self) -> float:
+        return self.dispatcher.wait_time() if self.dispatcher is not None else 0.0
+
+    def on_stop(self) -> None:
+        if self.dispatcher is not None:
+            self.dispatcher.loop.drain(self.environment.stop_timeout or 0.0)
+
+    # -- open or closed loop ---------------------------------------------------------------
+
+    def _ready(self) -> bool:
+        """False only in open loop, in the task that runs before the first arrival is due."""
+        return self.dispatcher is None or self.dispatcher.holds_arrival
+
+    def _send(self, name: str, request: Callable[[], object]) -> None:
+        if self.dispatcher is None:
+            request()
+        else:
+            self.dispatcher.send(name, request)
+
+    def _back_off(self, seconds: float | None) -> None:
+        """After a shed answer a closed-loop user waits; open-loop arrivals keep their schedule."""
+        if seconds and self.dispatcher is None:
+            gevent.sleep(seconds)
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -117,28 +156,72 @@ class LLMUser(FastHttpUser):
         resp.failure(reason)
         RECORDER.error(name, reason)
 
+    def stream_meter(self, start: float, *, keep_answer: bool = False) -> StreamMeter:
+        """What times this user's streams (chat and completions chunks by default)."""
+        return StreamMeter(start, keep_answer=keep_answer)
+
     def _body(self, prompt_kind: str, stream: bool) -> dict[str, Any]:
         prompt = SETTINGS.pick_prompt(self.rng)
-        body: dict[str, Any] = {"model": self.model}
         if prompt_kind == "chat":
-            body["messages"] = list(prompt.messages)
-        elif prompt_kind == "completion":
-            body["prompt"] = prompt.text
+            return self._generation_body(list(prompt.messages), prompt.max_tokens, stream)
+        if prompt_kind == "completion":
+            text = f"{SETTINGS.prefix}\n\n{prompt.text}" if SETTINGS.prefix else prompt.text
+            return self._generation_body(text, prompt.max_tokens, stream)
+        return {"model": self.model, "input": prompt.text, **SETTINGS.extra_body}
+
+    def _generation_body(
+        self, prompt: list[dict[str, str]] | str, max_tokens: int | None, stream: bool
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": self.model}
+        if isinstance(prompt, str):
+            body["prompt"] = prompt
         else:
-            body["input"] = prompt.text
-            return {**body, **SETTINGS.extra_body}
-        body["max_tokens"] = prompt.max_tokens or SETTINGS.max_tokens
+            body["messages"] = with_prefix(prompt, SETTINGS.prefix)
+        body["max_tokens"] = max_tokens or SETTINGS.max_tokens
         body["temperature"] = SETTINGS.temperature
         if stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
         return {**body, **SETTINGS.extra_body}
 
-    # -- request kinds ---------------------------------------------------------------------
+    # -- request kinds (what the tasks call) -----------------------------------------------
 
     def generate(self, path: str, prompt_kind: str, name: str) -> None:
         """Non-streamed chat or completion: latency is the whole response."""
-        body = self._body(prompt_kind, stream=False)
+        if self._ready():
+            body = self._body(prompt_kind, stream=False)
+            self._send(name, lambda: self._generate(path, body, name))
+
+    def embed(self, name: str = "embeddings") -> None:
+        if self._ready():
+            body = self._body("embedding", stream=False)
+            self._send(name, lambda: self._embed(body, name))
+
+    def stream(self, path: str, prompt_kind: str, name: str) -> None:
+        """Streamed chat or completion, timed event by event."""
+        if self._ready():
+            body = self._body(prompt_kind, stream=True)
+            self._send(name, lambda: self._stream(path, body, name))
+
+    def converse(self, name: str = "conversation") -> None:
+        """One conversation of --turns streamed chat turns, each sending the whole history."""
+        if self._ready():
+            turns = conversation_turns(SETTINGS.pick_prompt(self.rng), self.rng)
+            self._send(name, lambda: self._converse(turns, name))
+
+    # -- the requests themselves -----------------------------------------------------------
+
+    def _converse(self, turns: list[Turn], name: str) -> None:
+        history: list[dict[str, str]] = []
+        for number, (messages, max_tokens) in enumerate(turns, 1):
+            history.extend(messages)
+            body = self._generation_body(history, max_tokens, stream=True)
+            result = self._stream("/v1/chat/completions", body, name, turn=number)
+            if result is None:
+                return  # without the answer there is no history to continue
+            history.append({"role": "assistant", "content": result.answer_text})
+
+    def _generate(self, path: str, body: dict[str, Any], name: str) -> None:
         backoff = None
         with self.client.post(
             path, json=body, name=name, headers=self._headers(False), catch_response=True
@@ -146,8 +229,7 @@ class LLMUser(FastHttpUser):
             backoff = self._shed(resp, name)
             if backoff is None:
                 self._check_generation(resp, name)
-        if backoff:
-            gevent.sleep(backoff)
+        self._back_off(backoff)
 
     def _check_generation(self, resp: Any, name: str) -> None:
         if resp.status_code != 200:
@@ -170,7 +252,7 @@ class LLMUser(FastHttpUser):
         from_usage = isinstance(tokens, int)
         if not from_usage:
             # No usage block: a rough 4-characters-per-token estimate, flagged in the summary.
-            tokens = max(1, round(len(text or "") / 4))
+            tokens = estimate_tokens(text or "")
         resp.success()
         RECORDER.ok(
             name,
@@ -178,10 +260,10 @@ class LLMUser(FastHttpUser):
             output_tokens=tokens,
             prompt_tokens=int(usage.get("prompt_tokens") or 0),
             tokens_from_usage=from_usage,
+            cached_tokens=cached_tokens(usage) if isinstance(usage, dict) else None,
         )
 
-    def embed(self, name: str = "embeddings") -> None:
-        body = self._body("embedding", stream=False)
+    def _embed(self, body: dict[str, Any], name: str) -> None:
         backoff = None
         with self.client.post(
             "/v1/embeddings",
@@ -211,13 +293,13 @@ class LLMUser(FastHttpUser):
                             e2e_s=resp.request_meta["response_time"] / 1000.0,
                             prompt_tokens=int(usage.get("prompt_tokens") or 0),
                         )
-        if backoff:
-            gevent.sleep(backoff)
+        self._back_off(backoff)
 
-    def stream(self, path: str, prompt_kind: str, name: str) -> None:
-        """Streamed chat or completion, timed event by event."""
-        body = self._body(prompt_kind, stream=True)
-        backoff = None
+    def _stream(
+        self, path: str, body: dict[str, Any], name: str, turn: int | None = None
+    ) -> StreamResult | None:
+        """The result of a successful stream, or None (failed or shed: already reported)."""
+        backoff = result = None
         start = time.perf_counter()
         with self.client.post(
             path,
@@ -229,20 +311,22 @@ class LLMUser(FastHttpUser):
         ) as resp:
             backoff = self._shed(resp, name)
             if backoff is None:
-                self._consume_stream(resp, name, start)
-        if backoff:
-            gevent.sleep(backoff)
+                result = self._consume_stream(resp, name, start, turn)
+        self._back_off(backoff)
+        return result
 
-    def _consume_stream(self, resp: Any, name: str, start: float) -> None:
+    def _consume_stream(
+        self, resp: Any, name: str, start: float, turn: int | None
+    ) -> StreamResult | None:
         if resp.status_code != 200:
             self._fail(resp, name, _error_text(resp))
-            return
+            return None
         content_type = (resp.headers.get("content-type") or "").lower()
         if not content_type.startswith("text/event-stream"):
             _ = resp.content
             self._fail(resp, name, f"stream answered with Content-Type {content_type!r}")
-            return
-        meter = StreamMeter(start)
+            return None
+        meter = self.stream_meter(start, keep_answer=turn is not None)
         result = meter.result
         parser = SSEParser()
         raw = resp.stream
@@ -274,7 +358,7 @@ class LLMUser(FastHttpUser):
         reason = result.failure()
         if reason:
             self._fail(resp, name, reason)
-            return
+            return None
         resp.success()
         ttft, tpot = result.ttft_s, result.tpot_s
         if ttft is not None:
@@ -292,4 +376,9 @@ class LLMUser(FastHttpUser):
             ttft_s=ttft,
             itl_s=result.itl_s,
             tpot_s=tpot,
+            cached_tokens=result.usage_cached_tokens,
+            reasoning_ttft_s=result.reasoning_ttft_s,
+            answer_ttft_s=result.answer_ttft_s,
+            turn=turn,
         )
+        return result

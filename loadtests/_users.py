@@ -44,6 +44,19 @@ class EmbeddingUser(LLMUser):
         self.embed("embeddings")
 
 
+class ConversationUser(LLMUser):
+    """Multi-turn streamed chat: --turns turns, each sending the whole history back.
+
+    The summary shows TTFT and prompt tokens by turn, and the cached prompt tokens when the
+    server reports ``usage.prompt_tokens_details.cached_tokens``. In open loop each arrival
+    starts a conversation (--rate is conversations per second).
+    """
+
+    @task
+    def conversation(self) -> None:
+        self.converse("conversation")
+
+
 class MixedUser(LLMUser):
     """Weighted mix resembling a chat product: mostly streamed chat, some of everything else."""
 

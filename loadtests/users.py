@@ -7,12 +7,22 @@ locust -f loadtests --host http://127.0.0.1:8000/v1                   # MixedUse
 locust -f loadtests --host http://127.0.0.1:8000/v1 StreamingChatUser # one kind
 """
 
+from loadtests._responses_user import StreamingResponsesUser
 from loadtests._users import (
     ChatUser,
     CompletionUser,
+    ConversationUser,
     EmbeddingUser,
     MixedUser,
     StreamingChatUser,
 )
 
-__all__ = ["ChatUser", "CompletionUser", "EmbeddingUser", "MixedUser", "StreamingChatUser"]
+__all__ = [
+    "ChatUser",
+    "CompletionUser",
+    "ConversationUser",
+    "EmbeddingUser",
+    "MixedUser",
+    "StreamingChatUser",
+    "StreamingResponsesUser",
+]

@@ -63,7 +63,17 @@ class Folder:
 
 
 def folders() -> list[Folder]:
-    return [_models(), _chat(), _completions(), _embeddings(), _strict(), _any_route()]
+    from ._responses import responses_folder  # it builds on the helpers below
+
+    return [
+        _models(),
+        _chat(),
+        _completions(),
+        _embeddings(),
+        responses_folder(),
+        _strict(),
+        _any_route(),
+    ]
 
 
 # ----------------------------------------------------------------------------- spec bounds

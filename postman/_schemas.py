@@ -83,6 +83,31 @@ def stream_chunk_schema_name(operation_id: str) -> str:
     return _schema_name(found)
 
 
+def stream_event_schema_names(operation_id: str) -> dict[str, str]:
+    """Event type -> schema name, for streams whose events are keyed by `type` (else empty)."""
+    union = specs.load_spec()["components"]["schemas"][stream_chunk_schema_name(operation_id)]
+    mapping = (union.get("discriminator") or {}).get("mapping") or {}
+    return {kind: ref.rsplit("/", 1)[-1] for kind, ref in mapping.items()}
+
+
+def without_response(schema: dict[str, Any]) -> dict[str, Any]:
+    """An event schema with its embedded `response` object left to a separate check.
+
+    Six lifecycle events each carry a whole Response; validating it once, with one shared
+    schema, keeps the collection a few hundred kilobytes smaller.
+    """
+    if isinstance(schema, dict):
+        out = {}
+        for key, value in schema.items():
+            if key == "properties" and isinstance(value, dict) and "response" in value:
+                value = {**value, "response": {"type": "object"}}
+            out[key] = without_response(value)
+        return out
+    if isinstance(schema, list):
+        return [without_response(v) for v in schema]
+    return schema
+
+
 def operation_path(operation_id: str) -> str:
     return specs.operation(operation_id).path
 

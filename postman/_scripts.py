@@ -91,3 +91,46 @@ def skip_without_api_key(body: list[str], reason: str) -> list[str]:
         *(f"    {line}" if line else line for line in body),
         "}",
     ]
+
+
+def sse_typed_events(
+    response_schema: dict[str, Any], event_schemas: dict[str, Any], schema_of_type: dict[str, str]
+) -> list[str]:
+    """A stream of events keyed by `type` (the Responses API): every event matches the schema of
+    its type, sequence numbers increase, and it starts created and ends with a terminal event."""
+    return [
+        _PROVENANCE,
+        *_const("responseSchema", response_schema),
+        *_const("eventSchemas", event_schemas),
+        *_const("schemaOfType", schema_of_type),
+        "const terminal = ['response.completed', 'response.incomplete', 'response.failed'];",
+        "const events = pm.response.text().split(/\\r?\\n/)",
+        "    .filter(function (line) { return line.startsWith('data:'); })",
+        "    .map(function (line) { return line.slice(5).trim(); })",
+        "    .filter(function (data) { return data !== '[DONE]'; })",
+        "    .map(function (data) { return JSON.parse(data); });",
+        'pm.test("content type is text/event-stream", function () {',
+        "    pm.expect(pm.response.headers.get('Content-Type')).to.include('text/event-stream');",
+        "});",
+        'pm.test("every event matches the schema of its type", function () {',
+        "    pm.expect(events.length).to.be.above(0);",
+        "    events.forEach(function (event) {",
+        "        pm.expect(schemaOfType).to.have.property(event.type);",
+        "        pm.expect(event).to.have.jsonSchema(eventSchemas[schemaOfType[event.type]]);",
+        "        if (event.response !== undefined) {",
+        "            pm.expect(event.response).to.have.jsonSchema(responseSchema);",
+        "        }",
+        "    });",
+        "});",
+        'pm.test("sequence numbers increase", function () {',
+        "    for (let i = 1; i < events.length; i++) {",
+        "        pm.expect(events[i].sequence_number).to.be.above(events[i - 1].sequence_number);",
+        "    }",
+        "});",
+        'pm.test("response.created first, one terminal event last", function () {',
+        "    pm.expect(events[0].type).to.equal('response.created');",
+        "    pm.expect(terminal).to.include(events[events.length - 1].type);",
+        "    const ends = events.filter(function (e) { return terminal.includes(e.type); });",
+        "    pm.expect(ends.length).to.equal(1);",
+        "});",
+    ]

@@ -189,7 +189,11 @@ def _tests(case: Case) -> list[str]:
     if case.stream:
         assert case.operation_id is not None, "a streamed case belongs to an operation"
         name = _schemas.stream_chunk_schema_name(case.operation_id)
-        lines += _scripts.sse_stream(_schemas.schema(name, case.profile), name)
+        by_type = _schemas.stream_event_schema_names(case.operation_id)
+        if by_type:
+            lines += _typed_events(case, by_type)
+        else:
+            lines += _scripts.sse_stream(_schemas.schema(name, case.profile), name)
     else:
         name = _schemas.response_schema_name(case.operation_id, case.status)
         lines += _scripts.json_body_schema(_schemas.schema(name, case.profile), name)
@@ -199,6 +203,16 @@ def _tests(case: Case) -> list[str]:
     if case.bearer is not None:
         return _scripts.skip_without_api_key(lines, "needs a server started with API keys")
     return lines
+
+
+def _typed_events(case: Case, by_type: dict[str, str]) -> list[str]:
+    schemas = {
+        name: _schemas.without_response(_schemas.schema(name, case.profile))
+        for name in sorted(set(by_type.values()))
+    }
+    assert case.operation_id is not None
+    response = _schemas.schema(_schemas.response_schema_name(case.operation_id, 200), case.profile)
+    return _scripts.sse_typed_events(response, schemas, by_type)
 
 
 if __name__ == "__main__":

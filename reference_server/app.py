@@ -16,11 +16,12 @@ import specs
 from . import accounting, flow
 from .compression import compress_body, is_compressible, negotiate
 from .config import ServerConfig
-from .engine import EngineNotReady, QueueFull
+from .engine import BATCH_TOKEN_BUCKETS, EngineNotReady, QueueFull
 from .errors import ApiError, InferenceFailed
 from .metrics import Metrics
-from .registry import ModelRegistry
-from .routes import chat, completions, embeddings, models, ops, websocket
+from .registry import EngineFactory, ModelRegistry
+from .responses_store import ResponseStore
+from .routes import chat, completions, embeddings, models, ops, responses, websocket
 
 log = logging.getLogger("reference_server")
 
@@ -73,7 +74,10 @@ def to_api_error(exception: BaseException) -> ApiError:
     return ApiError(500, "inference failed: internal error", code="internal_error")
 
 
-def create_app(config: ServerConfig, name: str = "inferno") -> Sanic:
+def create_app(
+    config: ServerConfig, name: str = "inferno", *, engine_factory: EngineFactory | None = None
+) -> Sanic:
+    """The app. `engine_factory` replaces the llama.cpp engine behind the boundary (tests)."""
     app = Sanic(name, error_handler=EnvelopeErrorHandler())
     app.config.REQUEST_MAX_SIZE = config.max_body_bytes
     app.config.REQUEST_MAX_HEADER_SIZE = config.max_header_bytes
@@ -84,7 +88,8 @@ def create_app(config: ServerConfig, name: str = "inferno") -> Sanic:
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.ctx.config = config
     app.ctx.metrics = Metrics()
-    app.ctx.registry = ModelRegistry(config)
+    app.ctx.registry = ModelRegistry(config, engine_factory=engine_factory)
+    app.ctx.responses = ResponseStore(config.responses_store)
     _describe_metrics(app.ctx.metrics)
     accounting.describe(app.ctx.metrics)
     app.ctx.metrics.add_gauges(lambda: _load_gauges(app.ctx.registry))
@@ -94,6 +99,13 @@ def create_app(config: ServerConfig, name: str = "inferno") -> Sanic:
     app.add_route(chat.chat_completions, "/v1/chat/completions", methods=["POST"])
     app.add_route(completions.completions, "/v1/completions", methods=["POST"])
     app.add_route(embeddings.embeddings, "/v1/embeddings", methods=["POST"])
+    app.add_route(responses.create_response, "/v1/responses", methods=["POST"])
+    app.add_route(responses.count_input_tokens, "/v1/responses/input_tokens", methods=["POST"])
+    app.add_route(responses.retrieve_response, "/v1/responses/<response_id>", methods=["GET"])
+    app.add_route(responses.delete_response, "/v1/responses/<response_id>", methods=["DELETE"])
+    app.add_route(
+        responses.list_input_items, "/v1/responses/<response_id>/input_items", methods=["GET"]
+    )
     app.add_route(ops.health, "/health", methods=["GET"])
     app.add_route(ops.metrics, "/metrics", methods=["GET"])
     app.add_route(ops.openapi, "/openapi.json", methods=["GET"])
@@ -104,7 +116,12 @@ def create_app(config: ServerConfig, name: str = "inferno") -> Sanic:
     async def _start_models(app: Sanic) -> None:
         app.ctx.registry.start()
         # Parse the spec and compile the validators now, not on the first request.
-        for operation in ("createChatCompletion", "createCompletion", "createEmbedding"):
+        for operation in (
+            "createChatCompletion",
+            "createCompletion",
+            "createEmbedding",
+            "createResponse",
+        ):
             specs.request_validator(operation, config.validation_profile)
 
     @app.after_server_stop
@@ -179,12 +196,23 @@ def _describe_metrics(metrics: Metrics) -> None:
         "inferno_time_to_first_token_seconds", "histogram", "Time to the first generated text"
     )
     metrics.describe("inferno_queue_depth", "gauge", "Requests waiting for a model")
-    metrics.describe("inferno_running_requests", "gauge", "Requests being generated")
+    metrics.describe("inferno_running_requests", "gauge", "Sequences given to requests")
     metrics.describe(
         "inferno_cancelled_requests_total", "counter", "Generations cancelled (disconnect, stall)"
     )
     metrics.describe("inferno_utilisation", "gauge", "(running + queued) / capacity per model")
     metrics.describe("inferno_load_state", "gauge", "1 for the current load state")
+    metrics.describe("inferno_sequences", "gauge", "KV sequences by state (busy, idle)")
+    metrics.describe("inferno_decode_steps_total", "counter", "llama_decode calls for generation")
+    metrics.describe(
+        "inferno_batch_tokens", "histogram", "Tokens per decode step (decode + prompt chunks)"
+    )
+    metrics.describe("inferno_prompt_tokens_evaluated_total", "counter", "Prompt tokens decoded")
+    metrics.describe(
+        "inferno_prompt_tokens_reused_total",
+        "counter",
+        "Prompt tokens served from cached KV cells instead of decoded",
+    )
 
 
 def _load_gauges(registry: ModelRegistry):
@@ -198,3 +226,25 @@ def _load_gauges(registry: ModelRegistry):
     state, _ = flow.server_state(m.worker for m in registry)
     for name in (flow.HEALTHY, flow.MODERATE, flow.CRITICAL):
         yield "inferno_load_state", (("state", name),), 1 if name == state else 0
+    yield from _engine_samples(registry)
+
+
+def _engine_samples(registry: ModelRegistry):
+    engines = [(served.model_id, served.worker.stats()) for served in registry]
+    for model_id, stats in engines:
+        yield "inferno_sequences", (("model", model_id), ("state", "busy")), stats.busy_sequences
+        yield "inferno_sequences", (("model", model_id), ("state", "idle")), stats.idle_sequences
+    for name, field in (
+        ("inferno_decode_steps_total", "decode_steps"),
+        ("inferno_prompt_tokens_evaluated_total", "prompt_tokens_evaluated"),
+        ("inferno_prompt_tokens_reused_total", "prompt_tokens_reused"),
+    ):
+        for model_id, stats in engines:
+            yield name, (("model", model_id),), getattr(stats, field)
+    for model_id, stats in engines:
+        bounds = [str(b) for b in BATCH_TOKEN_BUCKETS] + ["+Inf"]
+        for bound, count in zip(bounds, stats.batch_token_buckets, strict=True):
+            yield "inferno_batch_tokens_bucket", (("model", model_id), ("le", bound)), count
+        labels = (("model", model_id),)
+        yield "inferno_batch_tokens_sum", labels, stats.batch_tokens_total
+        yield "inferno_batch_tokens_count", labels, stats.decode_steps

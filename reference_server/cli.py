@@ -8,8 +8,12 @@ import os
 import socket
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .config import ModelConfig, ServerConfig, load_model_file
+
+if TYPE_CHECKING:
+    from .registry import EngineFactory
 
 API_KEYS_ENV = "INFERNO_API_KEYS"
 
@@ -38,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--n-ctx",
         type=int,
         default=0,
-        help="context window in tokens (default: 0 = the model's own)",
+        help="context window of each sequence in tokens (default: 0 = the model's own)",
     )
     serve.add_argument(
         "--n-gpu-layers",
@@ -51,6 +55,20 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         help="CPU threads per model (default: all cores; 1 for models under 64 MiB)",
+    )
+    serve.add_argument(
+        "--parallel",
+        type=_positive,
+        default=4,
+        help="sequences per model decoded together in one batch, like llama-server's -np; "
+        "a request with n choices uses up to n of them (default: 4)",
+    )
+    serve.add_argument(
+        "--n-batch",
+        type=_positive,
+        default=512,
+        help="most tokens one decode step carries: the next token of every running sequence "
+        "plus prompt chunks (default: 512)",
     )
     serve.add_argument(
         "--api-key",
@@ -69,7 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-queue",
         type=int,
         default=16,
-        help="requests that may wait per model; more are shed with 429 (default: 16)",
+        help="requests that may wait for a sequence per model; more are shed with 429 "
+        "(default: 16)",
     )
     serve.add_argument(
         "--stream-stall-timeout",
@@ -95,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         help="coalesce tokens produced within N ms into one stream event; the first token is "
-        "never delayed (default: 0, one event per token)",
+        "never delayed (default: 0: no waiting; text that already queued up for a busy reader "
+        "goes out as one event)",
     )
     serve.add_argument(
         "--sse-keepalive-s",
@@ -113,7 +133,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--stream-buffer",
         type=int,
         default=32,
-        help="events one stream may buffer before its generation pauses (default: 32)",
+        help="events one stream may buffer before its sequence sits out of the batch (default: 32)",
+    )
+    serve.add_argument(
+        "--responses-store",
+        type=int,
+        default=1024,
+        help="stored responses kept in memory for retrieval and previous_response_id; the least "
+        "recently used is evicted (default: 1024; 0 stores none)",
     )
     serve.add_argument(
         "--no-repack",
@@ -134,6 +161,8 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         n_ctx=args.n_ctx,
         n_gpu_layers=args.n_gpu_layers,
         threads=args.threads,
+        parallel=args.parallel,
+        n_batch=args.n_batch,
     )
     models = load_model_file(args.config, defaults) if args.config else (defaults,)
     keys = list(args.api_key)
@@ -152,6 +181,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         sse_keepalive_s=args.sse_keepalive_s,
         compression_min_bytes=args.compression_min_bytes,
         stream_buffer=args.stream_buffer,
+        responses_store=args.responses_store,
         no_repack=args.no_repack,
     )
 
@@ -164,7 +194,15 @@ def _default_model_id(path: str) -> str:
     return Path(path).stem
 
 
-def main(argv: list[str] | None = None) -> int:
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def main(argv: list[str] | None = None, *, engine_factory: EngineFactory | None = None) -> int:
+    """The command line. `engine_factory` replaces the llama.cpp engine (tests only)."""
     args = build_parser().parse_args(argv)
     if args.command == "tiny-model":
         try:
@@ -181,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    return serve(config)
+    return serve(config, engine_factory=engine_factory)
 
 
 SERVER_EXTRA_HINT = (
@@ -189,7 +227,7 @@ SERVER_EXTRA_HINT = (
 )
 
 
-def serve(config: ServerConfig) -> int:
+def serve(config: ServerConfig, *, engine_factory: EngineFactory | None = None) -> int:
     try:
         from .app import create_app
         from .registry import resolve_model_path
@@ -203,7 +241,7 @@ def serve(config: ServerConfig) -> int:
     except OSError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    app = create_app(config)
+    app = create_app(config, engine_factory=engine_factory)
     try:
         sock = _listen(config.host, config.port)
     except OSError as exc:

@@ -17,6 +17,8 @@ class ModelConfig:
     n_gpu_layers: int = 0
     threads: int | None = None
     owned_by: str = "inferno"
+    parallel: int = 4  # sequences decoded together (llama-server's -np)
+    n_batch: int = 512  # tokens per decode step
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +37,7 @@ class ServerConfig:
     stream_batch_ms: float = 0.0
     sse_keepalive_s: float = 15.0
     max_budget_tokens: int = 0  # 0: no limit beyond the context window
+    responses_store: int = 1024  # stored responses kept (least recently used evicted); 0: none
     validation_profile: str = "strict"
     no_repack: bool = False  # the reference server also enforces the stricter rules
     extra: dict = field(default_factory=dict)
@@ -59,6 +62,8 @@ def load_model_file(path: Path, defaults: ModelConfig) -> tuple[ModelConfig, ...
                 n_gpu_layers=int(entry.get("n_gpu_layers", defaults.n_gpu_layers)),
                 threads=entry.get("threads", defaults.threads),
                 owned_by=str(entry.get("owned_by", defaults.owned_by)),
+                parallel=int(entry.get("parallel", defaults.parallel)),
+                n_batch=int(entry.get("n_batch", defaults.n_batch)),
             )
         )
     ids = [m.model_id for m in models]

@@ -5,15 +5,16 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-from .engine import ModelWorker
+from .engine import Engine
 
 HEALTHY, MODERATE, CRITICAL = "healthy", "moderate", "critical"
 STATE_HEADER = "X-Inferno-Load"
 
 
-def utilisation(worker: ModelWorker) -> float:
-    """(running + queued) / capacity, where capacity = generation slots + queue places."""
-    return (worker.running + worker.queued) / worker.capacity
+def utilisation(engine: Engine) -> float:
+    """(running + queued) / capacity: sequences in use and requests waiting, over sequences
+    plus queue places."""
+    return (engine.running + engine.queued) / engine.capacity
 
 
 def load_state(value: float) -> str:
@@ -24,15 +25,15 @@ def load_state(value: float) -> str:
     return HEALTHY
 
 
-def server_state(workers: Iterable[ModelWorker]) -> tuple[str, float]:
+def server_state(engines: Iterable[Engine]) -> tuple[str, float]:
     """The most loaded model decides: a client cannot tell which model it will hit next."""
-    peak = max((utilisation(w) for w in workers), default=0.0)
+    peak = max((utilisation(w) for w in engines), default=0.0)
     return load_state(peak), peak
 
 
-def retry_after_seconds(worker: ModelWorker) -> int:
+def retry_after_seconds(engine: Engine) -> int:
     """Seconds until the queue has likely drained a place, from the measured completion rate."""
-    rate = worker.drain_rate()
+    rate = engine.drain_rate()
     if rate <= 0:
         return 1
-    return max(1, min(60, math.ceil((worker.queued + 1) / rate)))
+    return max(1, min(60, math.ceil((engine.queued + 1) / rate)))

@@ -1,4 +1,4 @@
-"""A small Prometheus text-format registry: counters, gauges and one latency histogram."""
+"""A small Prometheus text-format registry: counters, gauges and histograms."""
 
 from __future__ import annotations
 
@@ -41,7 +41,9 @@ class Metrics:
             self._hist_sum[key] += seconds
 
     def add_gauges(self, source: Callable[[], Iterable[tuple[str, Labels, float]]]) -> None:
-        """Registers a callback read at scrape time (queue depth and the like)."""
+        """Registers a callback read at scrape time (queue depth, engine counters and the
+        like). Samples are gauges unless `describe` gave their family another type; a
+        histogram's `_bucket`, `_sum` and `_count` samples belong to its family."""
         self._gauges.append(source)
 
     def counter_value(self, name: str, **labels: str) -> float:
@@ -67,11 +69,19 @@ class Metrics:
         seen: set[str] = set()
         for source in self._gauges:
             for name, labels, value in source():
-                if name not in seen:
-                    self._header(lines, name, "gauge")
-                    seen.add(name)
+                family = self._family(name)
+                if family not in seen:
+                    self._header(lines, family, "gauge")
+                    seen.add(family)
                 lines.append(f"{name}{_fmt(labels)} {_num(value)}")
         return "\n".join(lines) + "\n"
+
+    def _family(self, name: str) -> str:
+        for suffix in ("_bucket", "_sum", "_count"):
+            base = name.removesuffix(suffix)
+            if base != name and self._help.get(base, ("",))[0] == "histogram":
+                return base
+        return name
 
     def _header(self, lines: list[str], name: str, default_kind: str) -> None:
         kind, text = self._help.get(name, (default_kind, name.replace("_", " ")))

@@ -19,11 +19,13 @@ def now() -> int:
     return int(time.time())
 
 
-def usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
+def usage(prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> dict[str, Any]:
+    """Token counts; `cached_tokens` are prompt tokens whose KV cells an earlier request left."""
     return {
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
         "total_tokens": prompt_tokens + completion_tokens,
+        "prompt_tokens_details": {"cached_tokens": cached_tokens},
     }
 
 
@@ -82,8 +84,10 @@ class _Chunks:
             **extra,
         }
 
-    def usage_chunk(self, prompt_tokens: int, completion_tokens: int) -> dict[str, Any]:
-        return self.chunk([], usage=usage(prompt_tokens, completion_tokens))
+    def usage_chunk(
+        self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0
+    ) -> dict[str, Any]:
+        return self.chunk([], usage=usage(prompt_tokens, completion_tokens, cached_tokens))
 
 
 class ChatChunks(_Chunks):

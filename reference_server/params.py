@@ -3,19 +3,11 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from .engine import SamplingParams
 from .errors import invalid_request
-
-
-@dataclass(frozen=True, slots=True)
-class ToolPlan:
-    """The functions a forced tool call may name; output is constrained to one of them."""
-
-    names: tuple[str, ...]
-    grammar: str
+from .tool_calls import FunctionSpec, ToolPlan, tool_plan
 
 
 def sampling_params(
@@ -78,54 +70,34 @@ def completion_logprobs(body: dict[str, Any]) -> int | None:
 
 def response_format_grammar(body: dict[str, Any]) -> str | None:
     fmt = body.get("response_format") or {}
-    kind = fmt.get("type", "text")
+    schema = (fmt.get("json_schema") or {}).get("schema")
+    return format_grammar(fmt.get("type", "text"), schema, "response_format.json_schema.schema")
+
+
+def format_grammar(kind: str, schema: dict[str, Any] | None, param: str) -> str | None:
+    """The grammar of a structured-output format: `text`, `json_object` or `json_schema`."""
     if kind == "json_object":
         # The schema-derived grammar samples much faster than llama.cpp's generic JSON_GBNF.
-        return _schema_grammar({"type": "object"}, "response_format")
+        return _schema_grammar({"type": "object"}, param)
     if kind == "json_schema":
-        schema = (fmt.get("json_schema") or {}).get("schema") or {"type": "object"}
-        return _schema_grammar(schema, "response_format.json_schema.schema")
+        return _schema_grammar(schema or {"type": "object"}, param)
     return None
 
 
-def tool_plan(body: dict[str, Any]) -> ToolPlan | None:
-    """Which tool call to force, if any. `auto` is treated as `required`: see architecture.md."""
-    tools = body.get("tools") or []
+def chat_tool_plan(body: dict[str, Any]) -> ToolPlan | None:
+    """The tool plan of a chat request: its function tools and `tool_choice`."""
+    functions = [
+        FunctionSpec(
+            t["function"]["name"], t["function"].get("description"), t["function"].get("parameters")
+        )
+        for t in body.get("tools") or []
+        if t.get("type") == "function"
+    ]
     choice = body.get("tool_choice", "auto")
-    if not tools or choice == "none":
-        return None
-    functions = {t["function"]["name"]: t["function"] for t in tools if t.get("type") == "function"}
     if isinstance(choice, dict):
         name = (choice.get("function") or {}).get("name")
-        if name not in functions:
-            raise invalid_request(f"tool_choice names an unknown function '{name}'", "tool_choice")
-        functions = {name: functions[name]}
-    if not functions:
-        return None
-    variants = [
-        {
-            "type": "object",
-            "properties": {
-                "name": {"const": name},
-                "arguments": fn.get("parameters") or {"type": "object"},
-            },
-            "required": ["name", "arguments"],
-        }
-        for name, fn in functions.items()
-    ]
-    schema = variants[0] if len(variants) == 1 else {"anyOf": variants}
-    return ToolPlan(tuple(functions), _schema_grammar(schema, "tools"))
-
-
-def parse_tool_call(text: str, plan: ToolPlan) -> tuple[str, str] | None:
-    """(name, arguments as a JSON string) from constrained output; None if it was cut short."""
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return None
-    if not isinstance(value, dict) or value.get("name") not in plan.names:
-        return None
-    return value["name"], json.dumps(value.get("arguments", {}), ensure_ascii=False)
+        return tool_plan(functions, "required", [name])
+    return tool_plan(functions, choice)
 
 
 def _schema_grammar(schema: Any, param: str) -> str:

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from .errors import invalid_request
+from .tool_calls import ToolPlan
 
 # Used when a GGUF carries no chat template (base models): plain ChatML.
 FALLBACK_CHAT_TEMPLATE = (
@@ -26,16 +27,21 @@ class ChatPromptBuilder:
             template=template or FALLBACK_CHAT_TEMPLATE, bos_token=bos_token, eos_token=eos_token
         )
 
-    def render(self, messages: list[dict[str, Any]], tools: list[dict] | None = None) -> str:
+    def render(
+        self,
+        messages: list[dict[str, Any]],
+        tools: ToolPlan | None = None,
+        *,
+        param: str = "messages",
+    ) -> str:
+        """The prompt for a conversation; `param` names the field a rejection is about."""
         plain = [_flatten(i, m) for i, m in enumerate(messages)]
         if tools:
             plain.insert(0, {"role": "system", "content": _tools_instruction(tools)})
         try:
             return self._formatter(messages=plain).prompt
         except Exception as exc:  # a template that rejects the conversation is the caller's input
-            raise invalid_request(
-                f"the chat template rejected the messages: {exc}", "messages"
-            ) from exc
+            raise invalid_request(f"the chat template rejected the {param}: {exc}", param) from exc
 
 
 def _flatten(index: int, message: dict[str, Any]) -> dict[str, str]:
@@ -63,10 +69,16 @@ def _flatten(index: int, message: dict[str, Any]) -> dict[str, str]:
     return {"role": role, "content": text}
 
 
-def _tools_instruction(tools: list[dict]) -> str:
-    functions = [t.get("function", {}) for t in tools]
-    return (
-        "You can call these functions. Answer with one JSON object "
-        '{"name": <function name>, "arguments": <arguments object>}.\n'
-        + json.dumps(functions, ensure_ascii=False)
+def _tools_instruction(plan: ToolPlan) -> str:
+    functions = []
+    for f in plan.functions:
+        spec = {"name": f.name, "description": f.description, "parameters": f.parameters}
+        functions.append({k: v for k, v in spec.items() if v is not None})
+    call = '{"name": <function name>, "arguments": <arguments object>}'
+    how = (
+        f"Call one of these functions: answer with one JSON object {call}."
+        if plan.required
+        else f"You can call these functions. To call one, answer with one JSON object {call} "
+        "and nothing else; otherwise answer in plain text."
     )
+    return how + "\n" + json.dumps(functions, ensure_ascii=False)

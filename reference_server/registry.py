@@ -1,23 +1,26 @@
-"""The models this server serves: id → worker thread, chat prompt builder, facts for /v1/models."""
+"""The models this server serves: id → engine, chat prompt builder, facts for /v1/models."""
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
 from .config import ModelConfig, ServerConfig
-from .engine import LlamaOptions, ModelWorker, disable_weight_repacking
+from .engine import Engine, LlamaOptions, disable_weight_repacking, llama_engine
 from .errors import ApiError, model_not_found
 from .prompts import ChatPromptBuilder
+
+EngineFactory = Callable[[ModelConfig, ServerConfig], Engine]
 
 
 @dataclass
 class ServedModel:
     config: ModelConfig
-    worker: ModelWorker
+    worker: Engine  # the model's engine (engine/base.py)
     created: int = field(default_factory=lambda: int(time.time()))
 
     @property
@@ -26,19 +29,11 @@ class ServedModel:
 
     @cached_property
     def chat(self) -> ChatPromptBuilder:
-        llama = self.worker.llama
-        meta = self.worker.metadata
-        vocab = llama._model.vocab
-        import llama_cpp
-
-        def piece(token: int) -> str:
-            text = llama_cpp.llama_vocab_get_text(vocab, token) if token >= 0 else b""
-            return (text or b"").decode("utf-8", errors="replace")
-
+        engine = self.worker
         return ChatPromptBuilder(
-            meta.get("tokenizer.chat_template"),
-            bos_token=piece(llama.token_bos()),
-            eos_token=piece(llama.token_eos()),
+            engine.metadata.get("tokenizer.chat_template"),
+            bos_token=engine.bos_text,
+            eos_token=engine.eos_text,
         )
 
     def describe(self) -> dict:
@@ -50,25 +45,39 @@ class ServedModel:
         }
 
 
+def llama_options(model: ModelConfig) -> LlamaOptions:
+    path = resolve_model_path(model.path)
+    return LlamaOptions(
+        model_path=path,
+        n_ctx=model.n_ctx,
+        n_gpu_layers=model.n_gpu_layers,
+        n_threads=model.threads or default_threads(path),
+        parallel=model.parallel,
+        n_batch=model.n_batch,
+    )
+
+
+def default_engine(model: ModelConfig, config: ServerConfig) -> Engine:
+    return llama_engine(
+        llama_options(model),
+        max_queue=config.max_queue,
+        stream_buffer=config.stream_buffer,
+        stall_timeout=config.stream_stall_timeout,
+    )
+
+
 class ModelRegistry:
-    def __init__(self, config: ServerConfig) -> None:
+    """`engine_factory` builds each model's engine; only tests pass another one."""
+
+    def __init__(
+        self, config: ServerConfig, *, engine_factory: EngineFactory | None = None
+    ) -> None:
         self._models: dict[str, ServedModel] = {}
         if config.no_repack:
             disable_weight_repacking()
+        factory = engine_factory or default_engine
         for model in config.models:
-            path = resolve_model_path(model.path)
-            worker = ModelWorker(
-                LlamaOptions(
-                    model_path=path,
-                    n_ctx=model.n_ctx,
-                    n_gpu_layers=model.n_gpu_layers,
-                    n_threads=model.threads or default_threads(path),
-                ),
-                max_queue=config.max_queue,
-                stream_buffer=config.stream_buffer,
-                stall_timeout=config.stream_stall_timeout,
-            )
-            self._models[model.model_id] = ServedModel(model, worker)
+            self._models[model.model_id] = ServedModel(model, factory(model, config))
 
     def __iter__(self):
         return iter(self._models.values())

@@ -18,8 +18,11 @@ class ClientGone(Exception):
     """The client stopped reading (or vanished); the connection has been dropped."""
 
 
-def sse_event(payload: dict[str, Any] | str) -> bytes:
+def sse_event(payload: dict[str, Any] | str, named: bool = False) -> bytes:
+    """One event; `named` adds an `event:` line with the payload's `type` (Responses streams)."""
     data = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)
+    if named and isinstance(payload, dict) and isinstance(payload.get("type"), str):
+        return f"event: {payload['type']}\ndata: {data}\n\n".encode()
     return f"data: {data}\n\n".encode()
 
 
@@ -28,8 +31,16 @@ class SseSink:
     client decodes it the moment it arrives; a send that cannot complete within the stall
     timeout (a client that stopped reading) aborts the stream."""
 
-    def __init__(self, request: Request, response: Any, coding: str, stall_timeout: float) -> None:
+    def __init__(
+        self,
+        request: Request,
+        response: Any,
+        coding: str,
+        stall_timeout: float,
+        named_events: bool = False,
+    ) -> None:
         self._request = request
+        self._named = named_events
         self._response = response
         self._compressor = stream_compressor(coding)
         self._stall_timeout = stall_timeout
@@ -51,7 +62,7 @@ class SseSink:
             transport.abort()
 
     async def send(self, payload: dict[str, Any]) -> None:
-        await self._write(sse_event(payload))
+        await self._write(sse_event(payload, self._named))
 
     async def comment(self, text: str) -> None:
         await self._write(f": {text}\n\n".encode())
@@ -65,7 +76,7 @@ class SseSink:
         await self._response.eof()
 
 
-async def open_sse(request: Request) -> SseSink:
+async def open_sse(request: Request, named_events: bool = False) -> SseSink:
     config = request.app.ctx.config
     coding = negotiate(request.headers.get("accept-encoding"))
     headers = dict(SSE_HEADERS)
@@ -73,7 +84,7 @@ async def open_sse(request: Request) -> SseSink:
     if coding != "identity":
         headers["Content-Encoding"] = coding
     response = await request.respond(content_type="text/event-stream", headers=headers)
-    return SseSink(request, response, coding, config.stream_stall_timeout)
+    return SseSink(request, response, coding, config.stream_stall_timeout, named_events)
 
 
 class WebSocketSink:

@@ -37,6 +37,7 @@ class Collected:
     choices: list[ChoiceResult]
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_tokens: int = 0
 
 
 class TimedEvents:
@@ -92,6 +93,7 @@ async def collect(events: AsyncIterator[GenerationEvent], n: int, timeout: float
             elif isinstance(event, GenerationDone):
                 result.prompt_tokens += event.prompt_tokens
                 result.completion_tokens += event.completion_tokens
+                result.cached_tokens += event.cached_tokens
 
     try:
         async with asyncio.timeout(timeout):
@@ -126,7 +128,7 @@ class StreamSink(Protocol):
 
 
 class ChunkFormatter(Protocol):
-    """Turns engine events into the API's chunk objects (chat or completions)."""
+    """Turns engine events into the API's chunk objects (chat, completions or Responses)."""
 
     def opening(self) -> list[dict[str, Any]]: ...
 
@@ -134,7 +136,11 @@ class ChunkFormatter(Protocol):
 
     def unfinished(self) -> list[dict[str, Any]]: ...
 
-    def usage_chunk(self, prompt_tokens: int, completion_tokens: int) -> dict[str, Any]: ...
+    def failed(self, message: str) -> list[dict[str, Any]]: ...
+
+    def usage_chunk(
+        self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0
+    ) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +149,7 @@ class StreamSettings:
     timeout: float
     keepalive: float
     batch_ms: float
+    done_sentinel: bool = True  # end with `data: [DONE]` (chat, completions; not Responses)
 
 
 _NOTHING = object()
@@ -245,7 +252,9 @@ async def _forward(
             if isinstance(event, GenerationDone):
                 record_usage(request, event.prompt_tokens, event.completion_tokens)
                 if settings.include_usage:
-                    usage = formatter.usage_chunk(event.prompt_tokens, event.completion_tokens)
+                    usage = formatter.usage_chunk(
+                        event.prompt_tokens, event.completion_tokens, event.cached_tokens
+                    )
                     await sink.send(usage)
             if held is not _NOTHING:
                 event = held
@@ -257,10 +266,11 @@ async def _forward(
                 return accounting.COMPLETED
     except InferenceFailed as exc:
         # No [DONE] after a failure: a client must not mistake the stream for a complete one.
-        await sink.send(stream_error(str(exc)))
+        for chunk in formatter.failed(str(exc)):
+            await sink.send(chunk)
         await sink.finish(done=False)
         return accounting.FAILED
-    await sink.finish()
+    await sink.finish(settings.done_sentinel)
     return accounting.COMPLETED
 
 
@@ -290,7 +300,7 @@ async def _end_on_timeout(
     await sink.comment(f"request timeout after {settings.timeout:g} s")
     for chunk in formatter.unfinished():
         await sink.send(chunk)
-    await sink.finish()
+    await sink.finish(settings.done_sentinel)
 
 
 def stream_error(message: str) -> dict[str, Any]:

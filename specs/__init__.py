@@ -31,6 +31,7 @@ __all__ = [
     "schema_for",
     "spec_path",
     "stream_event_validator",
+    "stream_event_validators",
 ]
 
 Profile = Literal["openai", "strict"]
@@ -119,6 +120,32 @@ def stream_event_validator(operation_id: str, profile: Profile = "openai") -> Dr
     if found is None:
         raise ValueError(f"{operation_id} has no contentSchema for its events")
     return _validator(_pointer_to_ref(found), _check(profile))
+
+
+def stream_event_validators(
+    operation_id: str, profile: Profile = "openai"
+) -> dict[str, Draft202012Validator]:
+    """One validator per event `type`, for streams whose event schema is a union keyed by type.
+
+    Read from the union's `discriminator.mapping`; empty for streams of one chunk shape (chat,
+    completions). A precise schema per type gives precise failure messages.
+    """
+    pointer = _follow_ref([*_operation_pointer(operation_id), "responses", "200"])
+    media = _resolve_pointer(pointer).get("content", {}).get(_SSE)
+    if media is None:
+        raise ValueError(f"{operation_id} does not stream")
+    found = _find_key(
+        [*pointer, "content", _SSE, "itemSchema"], media["itemSchema"], "contentSchema"
+    )
+    content_schema: Any = load_spec()
+    for part in found or ():
+        content_schema = content_schema[int(part) if isinstance(content_schema, list) else part]
+    union = _deref(content_schema) if found else {}
+    mapping = (union.get("discriminator") or {}).get("mapping") or {}
+    return {
+        kind: _validator(_pointer_to_ref(_ref_to_pointer(ref)), _check(profile))
+        for kind, ref in mapping.items()
+    }
 
 
 def error_validator(profile: Profile = "openai") -> Draft202012Validator:

@@ -24,6 +24,11 @@ OPERATIONS = {
     "createChatCompletion": ("POST", "/v1/chat/completions", True),
     "createCompletion": ("POST", "/v1/completions", True),
     "createEmbedding": ("POST", "/v1/embeddings", False),
+    "createResponse": ("POST", "/v1/responses", True),
+    "countResponseInputTokens": ("POST", "/v1/responses/input_tokens", False),
+    "getResponse": ("GET", "/v1/responses/{response_id}", False),
+    "deleteResponse": ("DELETE", "/v1/responses/{response_id}", False),
+    "listResponseInputItems": ("GET", "/v1/responses/{response_id}/input_items", False),
     "getHealth": ("GET", "/health", False),
     "getMetrics": ("GET", "/metrics", False),
 }
@@ -106,7 +111,7 @@ def test_document_is_openapi_31_apart_from_item_schema() -> None:
             if sse is not None:
                 sse["schema"] = sse.pop("itemSchema")
                 renamed += 1
-    assert renamed == 2
+    assert renamed == 3
     validate_openapi(doc)
 
 

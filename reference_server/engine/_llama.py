@@ -1,14 +1,34 @@
-"""Everything that touches llama-cpp-python objects. Called only from a model's worker thread."""
+"""`LlamaBackend`: the backend seam on llama-cpp-python's low-level bindings.
+
+One llama.cpp model, one generation context with `parallel` sequences over a unified KV cache of
+`parallel × n_ctx` cells, and an embedding context created on first use. Only the logits rows a
+step asks for exist (one per sequence), never an n_ctx × n_vocab score array.
+"""
 
 from __future__ import annotations
 
+import ctypes
+import logging
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .types import TokenLogprob, TopLogprob
+from . import _probes
+from ._sampling import SamplerChain, token_logprob
+from ._vocab import Vocabulary, read_metadata
+from .backend import KvCacheFull, ModelFacts, StepBatch
+from .types import SamplingParams, TokenLogprob
+
+DEFAULT_PARALLEL = 4  # llama-server's default number of slots
+DEFAULT_N_BATCH = 512
+# Sequences decoded together share one attention mask over the whole batch, so embedding cost
+# grows with the square of the batch's tokens: 64 short inputs in one decode ran 2.8x slower
+# per input than in groups of about 256 tokens (tiny model, measured in-process).
+EMBED_GROUP_TOKENS = 256
+EMBED_MAX_SEQUENCES = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,51 +37,8 @@ class LlamaOptions:
     n_ctx: int = 0  # 0: the model's training context
     n_gpu_layers: int = 0
     n_threads: int | None = None
-    logits_all: bool = True  # logprobs need every position's logits
-
-
-def load_generator(options: LlamaOptions) -> Any:
-    from llama_cpp import Llama
-
-    return Llama(
-        model_path=options.model_path,
-        n_ctx=options.n_ctx,
-        n_gpu_layers=options.n_gpu_layers,
-        n_threads=options.n_threads or os.cpu_count() or 1,
-        # Prompt processing (and embeddings) use the batch thread count, which otherwise
-        # defaults to every core and defeats --threads.
-        n_threads_batch=options.n_threads or os.cpu_count() or 1,
-        logits_all=options.logits_all,
-        verbose=False,
-    )
-
-
-def load_embedder(options: LlamaOptions, metadata: dict[str, str]) -> Any:
-    import llama_cpp
-    from llama_cpp import Llama
-
-    arch = metadata.get("general.architecture", "")
-    has_pooling = f"{arch}.pooling_type" in metadata
-    n_ctx = options.n_ctx or int(metadata.get(f"{arch}.context_length", 512))
-    return Llama(
-        model_path=options.model_path,
-        embedding=True,
-        n_ctx=n_ctx,
-        # A whole input must fit in one batch: pooled embeddings are read per sequence.
-        n_batch=n_ctx,
-        n_ubatch=n_ctx,
-        n_gpu_layers=options.n_gpu_layers,
-        n_threads=options.n_threads or os.cpu_count() or 1,
-        # Prompt processing (and embeddings) use the batch thread count, which otherwise
-        # defaults to every core and defeats --threads.
-        n_threads_batch=options.n_threads or os.cpu_count() or 1,
-        pooling_type=(
-            llama_cpp.LLAMA_POOLING_TYPE_UNSPECIFIED
-            if has_pooling
-            else llama_cpp.LLAMA_POOLING_TYPE_MEAN
-        ),
-        verbose=False,
-    )
+    parallel: int = DEFAULT_PARALLEL
+    n_batch: int = DEFAULT_N_BATCH
 
 
 def disable_weight_repacking() -> None:
@@ -86,104 +63,260 @@ def disable_weight_repacking() -> None:
     bindings.llama_model_default_params = without_repack
 
 
-# Sequences decoded together share one attention mask over the whole batch, so the cost grows
-# with the square of the batch's tokens: 64 short inputs in one decode ran 2.8x slower per input
-# than in groups of about 256 tokens (tiny model, measured in-process).
-EMBED_GROUP_TOKENS = 256
+class LlamaBackend:
+    """Owns the llama.cpp objects of one model; used from the engine thread only (the
+    vocabulary also from the event loop: it is read-only)."""
+
+    def __init__(self, options: LlamaOptions) -> None:
+        import llama_cpp
+
+        self._llama_cpp = llama_cpp
+        self.options = options
+        # llama.cpp logs every load step to stderr unless its logger is raised above INFO.
+        logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
+        llama_cpp.llama_backend_init()
+        params = llama_cpp.llama_model_default_params()
+        params.n_gpu_layers = options.n_gpu_layers
+        self._model = llama_cpp.llama_model_load_from_file(options.model_path.encode(), params)
+        if not self._model:
+            raise ValueError(f"llama.cpp could not load {options.model_path}")
+        self._ctx = self._embed_ctx = None
+        try:
+            self.vocab = Vocabulary(self._model)
+            self.metadata = read_metadata(self._model)
+            n_train = int(llama_cpp.llama_model_n_ctx_train(self._model))
+            n_ctx = options.n_ctx or n_train
+            n_batch = max(2, min(options.n_batch, n_ctx))
+            parallel = max(1, options.parallel)
+            # Room for every sequence to reach the full context at once, as one unified buffer:
+            # a busy neighbour never cuts a sequence short, and siblings can share cells. One
+            # more sequence id carries the padding row of one-token steps (see decode()).
+            self._pad_seq = parallel
+            self._ctx = self._new_context(
+                n_ctx * parallel + 1, n_batch, parallel + 1, embeddings=False
+            )
+            self._memory = llama_cpp.llama_get_memory(self._ctx)
+            self._window = int(llama_cpp.llama_model_n_swa(self._model))
+        except BaseException:
+            self.close()
+            raise
+        self._bound: tuple[StepBatch, Any] | None = None
+        self._embed_batch: StepBatch | None = None
+        self._embed_native: Any = None
+        self._pad_single_rows = False
+        token = self.vocab.bos if self.vocab.bos >= 0 else 0
+        self._pad_single_rows = _probes.single_rows_differ(
+            self._decode_probe, self._logits, self.forget, token, self._pad_seq
+        )
+        # Any text does: a chunk of it is decoded both ways.
+        sample = self.vocab.tokenize(" ".join(map(str, range(400))), add_bos=True, special=False)
+        self.facts = ModelFacts(
+            n_ctx=min(n_ctx, int(llama_cpp.llama_n_ctx_seq(self._ctx))),
+            n_vocab=self.vocab.n_vocab,
+            n_embd=int(llama_cpp.llama_model_n_embd(self._model)),
+            n_seq=parallel,
+            n_batch=n_batch,
+            bos_text=self.vocab.text_of(self.vocab.bos),
+            eos_text=self.vocab.text_of(self.vocab.eos),
+            metadata=self.metadata,
+            prompt_end_alone=_probes.prompt_end_differs(
+                self.decode, self._logits, self.forget, sample, n_batch
+            ),
+        )
+
+    def _new_context(self, n_ctx: int, n_batch: int, n_seq: int, *, embeddings: bool) -> Any:
+        llama_cpp = self._llama_cpp
+        threads = self.options.n_threads or os.cpu_count() or 1
+        params = llama_cpp.llama_context_default_params()
+        params.n_ctx = n_ctx
+        params.n_batch = params.n_ubatch = n_batch
+        params.n_seq_max = n_seq
+        # Sequences share cells (n > 1 shares its prompt) and each may use the whole context.
+        params.kv_unified = True
+        # A sliding-window model keeps only its window's cells (llama-server's default too):
+        # Gemma 3 at 32k context needs a sixth of the memory; prefix reuse then stops at the
+        # window (see share()).
+        params.swa_full = False
+        # Prompt processing uses the batch thread count, which otherwise defaults to every core.
+        params.n_threads = params.n_threads_batch = threads
+        params.embeddings = embeddings
+        # llama.cpp's CPU flash attention accumulates in FP16 in the order the cells sit in the
+        # unified cache, so a sequence whose cells were placed around other sequences' (the
+        # normal case when sequences come and go) got visibly different logits (up to 2e-2
+        # measured) from the same sequence decoded alone. Plain attention differs by ~1e-6.
+        params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        if embeddings:
+            arch = self.metadata.get("general.architecture", "")
+            if f"{arch}.pooling_type" not in self.metadata:
+                params.pooling_type = llama_cpp.LLAMA_POOLING_TYPE_MEAN
+        else:
+            # One logits row per sequence per step, not one per batch token.
+            params.n_outputs_max = min(n_seq, n_batch)
+        ctx = llama_cpp.llama_init_from_model(self._model, params)
+        if not ctx:
+            raise ValueError(f"llama.cpp could not create a context of {n_ctx} tokens")
+        return ctx
+
+    # -- token facts ---------------------------------------------------------------------------
+
+    def tokenize(self, text: str, *, add_bos: bool, special: bool) -> list[int]:
+        return self.vocab.tokenize(text, add_bos=add_bos, special=special)
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        return self.vocab.detokenize(tokens)
+
+    def token_piece(self, token: int) -> bytes:
+        return self.vocab.piece(token)
+
+    def is_end_of_generation(self, token: int) -> bool:
+        return self.vocab.is_end_of_generation(token)
+
+    # -- decoding ------------------------------------------------------------------------------
+
+    def open_sampler(
+        self,
+        seq: int,
+        prompt: Sequence[int],
+        params: SamplingParams,
+        seed: int,
+        cancelled: Callable[[], bool],
+    ) -> SamplerChain:
+        return SamplerChain(self._ctx, self.vocab.handle, self.vocab.n_vocab, params, seed)
+
+    def decode(self, batch: StepBatch) -> None:
+        if batch.size != 1 or not self._pad_single_rows:
+            _decode(self._llama_cpp, self._ctx, self._bind(batch), batch.size)
+            return
+        # Where llama.cpp's kernels take another path for a one-row batch (see _probes.py), a
+        # sequence decoded alone would not give the text it gives in a batch: a padding row (no
+        # output, dropped right after) keeps every step multi-row.
+        batch.add((int(batch.tokens[0]),), 0, self._pad_seq, output_last=False)
+        try:
+            _decode(self._llama_cpp, self._ctx, self._bind(batch), batch.size)
+        finally:
+            batch.size = 1
+            self._llama_cpp.llama_memory_seq_rm(self._memory, self._pad_seq, 0, -1)
+
+    def _decode_probe(self, batch: StepBatch) -> None:
+        _decode(self._llama_cpp, self._ctx, _native_batch(self._llama_cpp, batch), batch.size)
+
+    def _logits(self, row: int) -> np.ndarray:
+        logits = self._llama_cpp.llama_get_logits_ith(self._ctx, row)
+        return np.ctypeslib.as_array(logits, shape=(self.vocab.n_vocab,)).copy()
+
+    def logprob(self, row: int, token: int, top_n: int) -> TokenLogprob:
+        logits = self._llama_cpp.llama_get_logits_ith(self._ctx, row)
+        return token_logprob(logits, self.vocab.n_vocab, token, top_n, self.vocab.piece)
+
+    def forget(self, seq: int, start: int = 0) -> bool:
+        removed = bool(self._llama_cpp.llama_memory_seq_rm(self._memory, seq, start, -1))
+        return removed and self._window_holds(seq, start)
+
+    def share(self, source: int, target: int, length: int) -> bool:
+        llama_cpp = self._llama_cpp
+        llama_cpp.llama_memory_seq_rm(self._memory, target, 0, -1)
+        if length <= 0:
+            return True
+        if not self._window_holds(source, length):
+            return False
+        llama_cpp.llama_memory_seq_cp(self._memory, source, target, 0, length)
+        return True
+
+    def _window_holds(self, seq: int, length: int) -> bool:
+        """Whether a sliding-window cache still has the cells attention needs just before
+        position `length` (always true without a window)."""
+        if self._window <= 0 or length <= 0:
+            return True
+        lowest = int(self._llama_cpp.llama_memory_seq_pos_min(self._memory, seq))
+        return lowest <= max(0, length - self._window)
+
+    def _bind(self, batch: StepBatch) -> Any:
+        """A llama_batch whose arrays are the StepBatch's own buffers (built once per batch)."""
+        if self._bound is not None and self._bound[0] is batch:
+            return self._bound[1]
+        native = _native_batch(self._llama_cpp, batch)
+        self._bound = (batch, native)
+        return native
+
+    # -- embeddings ----------------------------------------------------------------------------
+
+    def embed(self, token_lists: list[list[int]]) -> list[list[float]]:
+        llama_cpp = self._llama_cpp
+        if self._embed_ctx is None:
+            n_ctx = self.facts.n_ctx
+            # A whole input must fit in one batch: pooled embeddings are read per sequence.
+            self._embed_ctx = self._new_context(
+                n_ctx, n_ctx, min(n_ctx, EMBED_MAX_SEQUENCES), embeddings=True
+            )
+            self._embed_batch = StepBatch(n_ctx)
+            self._embed_native = _native_batch(llama_cpp, self._embed_batch)
+        ctx, batch, native = self._embed_ctx, self._embed_batch, self._embed_native
+        assert batch is not None
+        memory = llama_cpp.llama_get_memory(ctx)
+        n_embd, n_seq_max = self.facts.n_embd, int(llama_cpp.llama_n_seq_max(ctx))
+        vectors: list[list[float]] = []
+        group: list[list[int]] = []
+
+        def flush() -> None:
+            batch.clear()
+            for seq, tokens in enumerate(group):
+                batch.add(tokens, 0, seq, output_last=False)
+            batch.outputs[: batch.size] = 1  # pooling reads every token
+            llama_cpp.llama_memory_clear(memory, True)
+            _decode(llama_cpp, ctx, native, batch.size)
+            for seq in range(len(group)):
+                pointer = llama_cpp.llama_get_embeddings_seq(ctx, seq)
+                vec = np.ctypeslib.as_array(pointer, shape=(n_embd,)).astype(np.float64)
+                norm = float(np.linalg.norm(vec))
+                vectors.append((vec / norm if norm > 0 else vec).tolist())
+            group.clear()
+
+        for tokens in token_lists:
+            if len(tokens) > batch.capacity:
+                raise ValueError(f"input of {len(tokens)} tokens exceeds {batch.capacity}")
+            grouped = sum(map(len, group)) + len(tokens)
+            if group and (grouped > EMBED_GROUP_TOKENS or len(group) >= n_seq_max):
+                flush()
+            group.append(tokens)
+        if group:
+            flush()
+        llama_cpp.llama_memory_clear(memory, True)
+        return vectors
+
+    def close(self) -> None:
+        llama_cpp = self._llama_cpp
+        for name in ("_embed_ctx", "_ctx"):
+            ctx = getattr(self, name, None)
+            if ctx:
+                llama_cpp.llama_free(ctx)
+            setattr(self, name, None)
+        if getattr(self, "_model", None):
+            llama_cpp.llama_model_free(self._model)
+            self._model = None
 
 
-def embed_token_lists(llama: Any, token_lists: list[list[int]]) -> list[list[float]]:
-    """One normalised, pooled vector per token list (what `Llama.embed` does for text)."""
-    import llama_cpp
-
-    n_batch = llama.n_batch
-    n_embd = llama.n_embd()
-    n_seq_max = max(1, llama.context_params.n_seq_max)
-    vectors: list[list[float]] = []
-    sizes: list[int] = []
-
-    def decode() -> None:
-        llama._ctx.kv_cache_clear()
-        llama._ctx.decode(llama._batch)
-        llama._batch.reset()
-        for seq in range(len(sizes)):
-            ptr = llama_cpp.llama_get_embeddings_seq(llama._ctx.ctx, seq)
-            vec = np.ctypeslib.as_array(ptr, shape=(n_embd,)).astype(np.float64)
-            norm = float(np.linalg.norm(vec))
-            vectors.append((vec / norm if norm > 0 else vec).tolist())
-        sizes.clear()
-
-    llama._batch.reset()
-    for tokens in token_lists:
-        if len(tokens) > n_batch:
-            raise ValueError(f"input of {len(tokens)} tokens exceeds the batch size {n_batch}")
-        grouped = sum(sizes) + len(tokens)
-        if sizes and (grouped > min(n_batch, EMBED_GROUP_TOKENS) or len(sizes) >= n_seq_max):
-            decode()
-        llama._batch.add_sequence(tokens, len(sizes), True)
-        sizes.append(len(tokens))
-    if sizes:
-        decode()
-    llama._ctx.kv_cache_clear()
-    llama.reset()
-    return vectors
+def _native_batch(llama_cpp: Any, batch: StepBatch) -> Any:
+    """A llama_batch whose arrays are the StepBatch's own buffers."""
+    int_pointer = ctypes.POINTER(ctypes.c_int32)
+    native = llama_cpp.llama_batch()
+    native.token = batch.tokens.ctypes.data_as(int_pointer)
+    native.embd = None
+    native.pos = batch.positions.ctypes.data_as(int_pointer)
+    ones = np.ones(batch.capacity, dtype=np.int32)
+    native.n_seq_id = ones.ctypes.data_as(int_pointer)
+    # Every token belongs to one sequence: pointer i points at seqs[i].
+    addresses = batch.seqs.ctypes.data + 4 * np.arange(batch.capacity, dtype=np.uintp)
+    seq_ids = (int_pointer * batch.capacity).from_buffer(addresses)
+    native.seq_id = seq_ids
+    native.logits = batch.outputs.ctypes.data_as(ctypes.POINTER(ctypes.c_int8))
+    native._keep = (ones, addresses, seq_ids)  # the arrays must live as long as the struct
+    return native
 
 
-def token_logprob(llama: Any, row: int, token: int, top_n: int) -> TokenLogprob:
-    """The chosen token's logprob at one position, with the `top_n` most likely alternatives."""
-    from llama_cpp import Llama
-
-    logprobs = Llama.logits_to_logprobs(llama.scores[row])
-    top: tuple[TopLogprob, ...] = ()
-    if top_n > 0:
-        best = np.argpartition(-logprobs, top_n - 1)[:top_n]
-        best = best[np.argsort(-logprobs[best])]
-        top = tuple(_top(llama, int(t), float(logprobs[t])) for t in best)
-    piece = token_piece(llama, token)
-    return TokenLogprob(
-        token=piece.decode("utf-8", errors="replace"),
-        token_bytes=tuple(piece),
-        logprob=min(0.0, float(logprobs[token])),
-        top=top,
-    )
-
-
-def _top(llama: Any, token: int, logprob: float) -> TopLogprob:
-    piece = token_piece(llama, token)
-    return TopLogprob(
-        token=piece.decode("utf-8", errors="replace"),
-        token_bytes=tuple(piece),
-        logprob=min(0.0, logprob),
-    )
-
-
-def context_size(llama: Any) -> int:
-    """Tokens a sequence may hold. llama.cpp rounds a small requested context up, but
-    llama-cpp-python sizes its token buffer to the requested one: the smaller is the limit."""
-    return min(llama.n_ctx(), len(llama.input_ids))
-
-
-def logit_bias_processor(bias: tuple[tuple[int, float], ...]) -> Any:
-    """OpenAI's `logit_bias` as a logits processor; -100 bans a token, as OpenAI documents."""
-    if not bias:
-        return None
-    from llama_cpp import LogitsProcessorList
-
-    ids = np.array([token for token, _ in bias], dtype=np.intc)
-    values = np.array([-np.inf if b <= -100 else b for _, b in bias], dtype=np.single)
-
-    def apply(_input_ids: Any, scores: Any) -> Any:
-        scores[ids] += values
-        return scores
-
-    return LogitsProcessorList([apply])
-
-
-def token_piece(llama: Any, token: int) -> bytes:
-    return llama.detokenize([token])
-
-
-def is_end_of_generation(llama: Any, token: int) -> bool:
-    import llama_cpp
-
-    return bool(llama_cpp.llama_vocab_is_eog(llama._model.vocab, token))
+def _decode(llama_cpp: Any, ctx: Any, native: Any, size: int) -> None:
+    native.n_tokens = size
+    result = int(llama_cpp.llama_decode(ctx, native))
+    if result == 1:
+        raise KvCacheFull(f"no room in the KV cache for {size} tokens")
+    if result != 0:
+        raise RuntimeError(f"llama_decode failed ({result})")

@@ -67,6 +67,8 @@ class ChoiceFinished:
 class GenerationDone:
     prompt_tokens: int
     completion_tokens: int
+    # Prompt tokens whose KV cells were reused from an earlier request instead of evaluated.
+    cached_tokens: int = 0
 
 
 GenerationEvent = TextDelta | ChoiceFinished | GenerationDone

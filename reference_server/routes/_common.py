@@ -6,9 +6,12 @@ from typing import Any
 
 from sanic import Request
 
+from ..engine import GenerationRequest
 from ..errors import context_length_exceeded, invalid_request
+from ..params import sampling_params
 from ..registry import ServedModel
 from ..streaming import StreamSettings
+from ..tool_calls import ToolPlan
 from ..validation import check_stream_options, parse_json_body, validate_request
 
 
@@ -29,6 +32,38 @@ def check_prompt_fits(model: ServedModel, tokens: list[int], param: str) -> None
     n_ctx = model.worker.n_ctx
     if len(tokens) >= n_ctx:
         raise context_length_exceeded(len(tokens), n_ctx, param)
+
+
+def conversation_tokens(
+    model: ServedModel, messages: list[dict[str, Any]], plan: ToolPlan | None, param: str
+) -> list[int]:
+    """The prompt tokens of a conversation (chat messages), refused when they fill the context."""
+    prompt = model.chat.render(messages, plan, param=param)
+    tokens = model.worker.tokenize(prompt, add_bos=False, special=True)
+    check_prompt_fits(model, tokens, param)
+    return tokens
+
+
+def conversation_generation(
+    request: Request,
+    model: ServedModel,
+    tokens: list[int],
+    body: dict[str, Any],
+    *,
+    max_tokens: int | None,
+    grammar: str | None,
+    logprobs: int | None,
+    n: int = 1,
+) -> GenerationRequest:
+    """What the engine runs for a prompt: the token limit clamped to the room left in the
+    context, the budget checked, sampling read from the body (chat and Responses alike)."""
+    room = model.worker.n_ctx - len(tokens)
+    limit = min(max_tokens or room, room)
+    check_budget(request, n, len(tokens), limit)
+    params = sampling_params(
+        body, max_tokens=limit, logprobs=logprobs, n_vocab=model.worker.n_vocab, grammar=grammar
+    )
+    return GenerationRequest(tuple(tokens), params, n=n)
 
 
 def check_token_ids(model: ServedModel, tokens: list[int], param: str) -> None:

@@ -10,20 +10,14 @@ from sanic.response import HTTPResponse
 
 from .. import openai_objects as oa
 from ..engine import ChoiceFinished, GenerationEvent, GenerationRequest, TextDelta
-from ..params import (
-    ToolPlan,
-    chat_logprobs,
-    parse_tool_call,
-    response_format_grammar,
-    sampling_params,
-    tool_plan,
-)
+from ..params import chat_logprobs, chat_tool_plan, response_format_grammar
 from ..registry import ServedModel
 from ..sinks import open_sse
-from ..streaming import TimedEvents, collect, record_usage, run_stream
+from ..streaming import TimedEvents, collect, record_usage, run_stream, stream_error
+from ..tool_calls import ArgumentsPiece, CallStarted, Piece, TextPiece, ToolCallScanner, ToolPlan
 from ._common import (
-    check_budget,
-    check_prompt_fits,
+    conversation_generation,
+    conversation_tokens,
     read_request,
     resolve_model,
     stream_settings,
@@ -40,24 +34,19 @@ class PreparedChat:
 
 def prepare_chat(request: Request, body: dict[str, Any]) -> PreparedChat:
     model = resolve_model(request, body)
-    plan = tool_plan(body)
-    prompt = model.chat.render(body["messages"], tools=body.get("tools") if plan else None)
-    tokens = model.worker.tokenize(prompt, add_bos=False, special=True)
-    check_prompt_fits(model, tokens, "messages")
-    room = model.worker.n_ctx - len(tokens)
-    requested = body.get("max_completion_tokens") or body.get("max_tokens") or room
-    max_tokens = min(requested, room)
-    n = body.get("n") or 1
-    check_budget(request, n, len(tokens), max_tokens)
-    grammar = plan.grammar if plan else response_format_grammar(body)
-    params = sampling_params(
+    plan = chat_tool_plan(body)
+    tokens = conversation_tokens(model, body["messages"], plan, "messages")
+    generation = conversation_generation(
+        request,
+        model,
+        tokens,
         body,
-        max_tokens=max_tokens,
+        max_tokens=body.get("max_completion_tokens") or body.get("max_tokens"),
+        grammar=plan.grammar if plan else response_format_grammar(body),
         logprobs=chat_logprobs(body),
-        n_vocab=model.worker.n_vocab,
-        grammar=grammar,
+        n=body.get("n") or 1,
     )
-    return PreparedChat(model, GenerationRequest(tuple(tokens), params, n=n), plan, body)
+    return PreparedChat(model, generation, plan, body)
 
 
 async def chat_completions(request: Request) -> HTTPResponse | None:
@@ -84,11 +73,15 @@ async def complete_chat(request: Request, prepared: PreparedChat) -> dict[str, A
     for index, choice in enumerate(result.choices):
         message: dict[str, Any] = {"role": "assistant", "content": choice.text, "refusal": None}
         finish_reason = choice.finish_reason
-        call = parse_tool_call(choice.text, plan) if plan else None
-        if call:
-            message["content"] = None
-            message["tool_calls"] = [_tool_call(*call)]
-            finish_reason = "tool_calls"
+        if plan:
+            scanner = ToolCallScanner(plan, _call_id)
+            scanner.feed(choice.text)
+            scanner.finish()
+            if scanner.result is not None:
+                call = scanner.result
+                message["content"] = None
+                message["tool_calls"] = [_tool_call(call.call_id, call.name, call.arguments)]
+                finish_reason = "tool_calls" if call.complete else finish_reason
         choices.append(
             {
                 "index": index,
@@ -104,30 +97,30 @@ async def complete_chat(request: Request, prepared: PreparedChat) -> dict[str, A
         "model": prepared.model.model_id,
         "system_fingerprint": oa.SYSTEM_FINGERPRINT,
         "choices": choices,
-        "usage": oa.usage(result.prompt_tokens, result.completion_tokens),
+        "usage": oa.usage(result.prompt_tokens, result.completion_tokens, result.cached_tokens),
     }
 
 
-def _tool_call(name: str, arguments: str) -> dict[str, Any]:
-    return {
-        "id": oa.new_id("call"),
-        "type": "function",
-        "function": {"name": name, "arguments": arguments},
-    }
+def _call_id() -> str:
+    return oa.new_id("call")
+
+
+def _tool_call(call_id: str, name: str, arguments: str) -> dict[str, Any]:
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
 
 
 class ChatFormatter:
     """Chat chunks: a role chunk per choice, content deltas, one finish chunk per choice.
 
-    With a forced tool call the constrained JSON is held back and sent as one `tool_calls`
-    delta once it parses, never as content.
+    With tools, each choice's text goes through a ToolCallScanner: a call becomes a
+    `tool_calls` delta with its id and name, then one delta per argument fragment as it is
+    generated; text (allowed by `tool_choice: "auto"`) stays content.
     """
 
     def __init__(self, model_id: str, n: int, plan: ToolPlan | None) -> None:
         self._chunks = oa.ChatChunks(model_id)
         self._n = n
-        self._plan = plan
-        self._held: dict[int, str] = {}
+        self._scanners = {i: ToolCallScanner(plan, _call_id) for i in range(n)} if plan else {}
         self._open = set(range(n))
 
     def opening(self) -> list[dict[str, Any]]:
@@ -136,28 +129,46 @@ class ChatFormatter:
 
     def chunks_for(self, event: GenerationEvent) -> list[dict[str, Any]]:
         if isinstance(event, TextDelta):
-            if self._plan:
-                self._held[event.index] = self._held.get(event.index, "") + event.text
-                return []
-            logprobs = oa.chat_logprobs(event.logprobs) if event.logprobs else None
-            return [self._chunks.delta(event.index, {"content": event.text}, logprobs=logprobs)]
+            scanner = self._scanners.get(event.index)
+            if scanner is None:
+                return [self._content(event.index, TextPiece(event.text, event.logprobs))]
+            pieces = scanner.feed(event.text, event.logprobs)
+            return [self._piece(event.index, piece) for piece in pieces]
         if isinstance(event, ChoiceFinished):
             self._open.discard(event.index)
-            return [self._finish(event.index, event.finish_reason)]
+            return self._finish(event.index, event.finish_reason)
         return []
 
-    def _finish(self, index: int, finish_reason: str) -> dict[str, Any]:
-        if not self._plan:
-            return self._chunks.delta(index, {}, finish_reason=finish_reason)
-        text = self._held.pop(index, "")
-        call = parse_tool_call(text, self._plan)
-        if call is None:
-            return self._chunks.delta(index, {"content": text}, finish_reason=finish_reason)
-        delta = {"tool_calls": [{"index": 0, **_tool_call(*call)}]}
-        return self._chunks.delta(index, delta, finish_reason="tool_calls")
+    def _piece(self, index: int, piece: Piece) -> dict[str, Any]:
+        if isinstance(piece, TextPiece):
+            return self._content(index, piece)
+        if isinstance(piece, CallStarted):
+            call = {"index": 0, **_tool_call(piece.call_id, piece.name, "")}
+            return self._chunks.delta(index, {"tool_calls": [call]})
+        assert isinstance(piece, ArgumentsPiece)
+        fragment = {"index": 0, "function": {"arguments": piece.text}}
+        return self._chunks.delta(index, {"tool_calls": [fragment]})
+
+    def _content(self, index: int, piece: TextPiece) -> dict[str, Any]:
+        logprobs = oa.chat_logprobs(piece.logprobs) if piece.logprobs else None
+        return self._chunks.delta(index, {"content": piece.text}, logprobs=logprobs)
+
+    def _finish(self, index: int, finish_reason: str) -> list[dict[str, Any]]:
+        scanner = self._scanners.get(index)
+        chunks = []
+        if scanner is not None:
+            chunks = [self._piece(index, piece) for piece in scanner.finish()]
+            if scanner.result is not None and scanner.result.complete:
+                finish_reason = "tool_calls"
+        return [*chunks, self._chunks.delta(index, {}, finish_reason=finish_reason)]
 
     def unfinished(self) -> list[dict[str, Any]]:
-        return [self._finish(i, "length") for i in sorted(self._open)]
+        return [chunk for i in sorted(self._open) for chunk in self._finish(i, "length")]
 
-    def usage_chunk(self, prompt_tokens: int, completion_tokens: int) -> dict[str, Any]:
-        return self._chunks.usage_chunk(prompt_tokens, completion_tokens)
+    def failed(self, message: str) -> list[dict[str, Any]]:
+        return [stream_error(message)]
+
+    def usage_chunk(
+        self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0
+    ) -> dict[str, Any]:
+        return self._chunks.usage_chunk(prompt_tokens, completion_tokens, cached_tokens)

@@ -22,7 +22,7 @@ from ..errors import invalid_request
 from ..params import completion_logprobs, sampling_params
 from ..registry import ServedModel
 from ..sinks import open_sse
-from ..streaming import TimedEvents, collect, record_usage, run_stream
+from ..streaming import TimedEvents, collect, record_usage, run_stream, stream_error
 from ._common import (
     check_budget,
     check_prompt_fits,
@@ -96,6 +96,7 @@ class _Chained:
         self._offset = 0
         self._prompt_tokens = 0
         self._completion_tokens = 0
+        self._cached_tokens = 0
         self._done = False
 
     def __aiter__(self) -> _Chained:
@@ -111,7 +112,9 @@ class _Chained:
                     self._current = self._prepared.model.worker.generate(generation)
                 elif not self._done:
                     self._done = True
-                    return GenerationDone(self._prompt_tokens, self._completion_tokens)
+                    return GenerationDone(
+                        self._prompt_tokens, self._completion_tokens, self._cached_tokens
+                    )
                 else:
                     raise StopAsyncIteration
             try:
@@ -128,6 +131,7 @@ class _Chained:
             if isinstance(event, GenerationDone):
                 self._prompt_tokens += event.prompt_tokens
                 self._completion_tokens += event.completion_tokens
+                self._cached_tokens += event.cached_tokens
 
     async def aclose(self) -> None:
         if self._current is not None:
@@ -161,7 +165,7 @@ async def complete_text(request: Request, prepared: PreparedCompletion) -> dict[
         "model": prepared.model.model_id,
         "system_fingerprint": oa.SYSTEM_FINGERPRINT,
         "choices": choices,
-        "usage": oa.usage(result.prompt_tokens, result.completion_tokens),
+        "usage": oa.usage(result.prompt_tokens, result.completion_tokens, result.cached_tokens),
     }
 
 
@@ -200,8 +204,13 @@ class CompletionFormatter:
     def unfinished(self) -> list[dict[str, Any]]:
         return [self._chunks.text(i, "", "length") for i in sorted(self._open)]
 
-    def usage_chunk(self, prompt_tokens: int, completion_tokens: int) -> dict[str, Any]:
-        return self._chunks.usage_chunk(prompt_tokens, completion_tokens)
+    def failed(self, message: str) -> list[dict[str, Any]]:
+        return [stream_error(message)]
+
+    def usage_chunk(
+        self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0
+    ) -> dict[str, Any]:
+        return self._chunks.usage_chunk(prompt_tokens, completion_tokens, cached_tokens)
 
 
 def _prompts(model: ServedModel, prompt: Any) -> list[tuple[str, list[int]]]:

@@ -99,7 +99,22 @@ def test_compat_render_shows_matrix_and_deviation_with_request() -> None:
             },
         ],
         "server": {"server_header": "x"},
-    }
+        "summary": {"checks_passed": 1, "checks_applicable": 2, "check_score": 50.0,
+                    "weighted_score": 40.0, "deviations_by_severity": {"contract": 1}},
+        "deviations": [
+            {
+                "rule": "errors.status",
+                "severity": "contract",
+                "cause": "answers 200 where OpenAI answers 404",
+                "message": "expected 404, got 200",
+                "checks": ["test_models.py::test_retrieve_unknown_model_is_404"],
+                "clients": ["openai SDK"],
+                "request": f"GET {base}/models/nope",
+                "status": 200,
+                "reproduce": f"curl {base}/models/nope",
+            }
+        ],
+    }  # fmt: skip
     data = {
         "date": "2026-01-01",
         "preset": "extended",
@@ -109,5 +124,28 @@ def test_compat_render_shows_matrix_and_deviation_with_request() -> None:
     }
     text = _compat_render.render(data, source="compat.json")
     assert "| models | ❌ 1 / 1 / 0 |" in text
-    assert "`models.unknown.status`" in text
+    assert "| **rules holding (weighted)** | **40.0%** |" in text
+    assert "| contract | `errors.status` | answers 200 where OpenAI answers 404 |" in text
+    assert "`test_retrieve_unknown_model_is_404`" in text and "openai SDK" in text
     assert "`GET /v1/models/nope`" in text and "45678" not in text
+
+
+def test_batching_peers_get_the_same_sequences_context_batch_and_threads() -> None:
+    from benchmarks import _peers
+
+    launch = _peers.Launch(Path("/models/m.gguf"), "m", 2048, 2, 9000, parallel=8, n_batch=256)
+    ours = _peers._ours().command(launch, "gen")
+
+    def flag(name: str) -> str:
+        return ours[ours.index(name) + 1]
+
+    assert (flag("--n-ctx"), flag("--parallel"), flag("--n-batch")) == ("2048", "8", "256")
+    assert flag("--threads") == "2"
+    config = _peers.batched_config(launch, "gen")["model"]
+    # A unified cache of sequences x context cells, as the reference server allocates.
+    assert config["n_ctx"] == 2048 * 8 and config["n_seq_max"] == 8 and config["kv_unified"]
+    assert config["n_batch"] == config["n_ubatch"] == 256
+    assert config["threads"] == config["threads_batch"] == 2
+    assert config["embedding"] is False
+    embed = _peers.batched_config(launch, "embed")["model"]
+    assert embed["embedding"] is True and embed["pooling_type"] == 1

@@ -38,6 +38,7 @@ class Mutation:
     frame: Callable[[list[str]], Iterator[bytes]] | None = None
     stream_content_type: str = "text/event-stream"
     handle: Callable[[str, str, bytes], Reply | None] | None = None  # full override
+    authorize: Callable[[dict[str, str]], Reply | None] | None = None  # sees the headers
     strip_encoding: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -71,6 +72,10 @@ class MutatingProxy:
 
     def respond(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> Reply:
         m = self.mutation
+        if m.authorize is not None:
+            refused = m.authorize(headers)
+            if refused is not None:
+                return refused
         if m.handle is not None:
             reply = m.handle(method, path, raw)
             if reply is not None:

@@ -6,10 +6,13 @@ test process; every run is a bounded subprocess (``-t`` plus a hard timeout).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,3 +59,37 @@ def run_locust(
     output = proc.stdout + proc.stderr
     data = json.loads(summary.read_text()) if summary.exists() else {}
     return LocustRun(proc.returncode, output, data)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def locust_workers(count: int) -> Iterator[list[str]]:
+    """``count`` Locust workers on loopback, without custom arguments (the master sends them).
+
+    Yields the master options that reach them; the master's quit message ends them, and any
+    left behind is killed.
+    """
+    port = free_port()
+    command = [sys.executable, "-m", "locust", "-f", str(LOADTESTS), "--worker",
+               "--master-host", "127.0.0.1", "--master-port", str(port)]  # fmt: skip
+    workers = [
+        subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(count)
+    ]
+    try:
+        yield [
+            "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
+            "--expect-workers", str(count), "--expect-workers-max-wait", "30",
+        ]  # fmt: skip
+    finally:
+        for worker in workers:
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait(timeout=10)

@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import socket
 import statistics
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from locust_runner import LOADTESTS, run_locust
+from locust_runner import locust_workers, run_locust
 from sse_fixture import FIRST_TOKEN_S, ITL_S, TOKENS, FixtureServer
 
 pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
 
 TOLERANCE_MS = 5.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.mark.parametrize("user_class", ["StreamingChatUser", "CompletionUser"])
@@ -42,8 +33,15 @@ def test_ttft_and_itl_match_injected_delays(
     # itself be close to the injected delays for the test to mean anything.
     truth_ttft = statistics.mean(fixture_server.truth["ttft"])
     truth_itl = statistics.mean(fixture_server.truth["itl"])
-    assert abs(truth_ttft - FIRST_TOKEN_S * 1000) < 3 * TOLERANCE_MS
-    assert abs(truth_itl - ITL_S * 1000) < 3 * TOLERANCE_MS
+    if not (
+        abs(truth_ttft - FIRST_TOKEN_S * 1000) < 3 * TOLERANCE_MS
+        and abs(truth_itl - ITL_S * 1000) < 3 * TOLERANCE_MS
+    ):
+        pytest.skip(
+            f"the machine is too busy to time 5 ms: the fixture's own sleeps took "
+            f"{truth_ttft:.1f} / {truth_itl:.1f} ms for {FIRST_TOKEN_S * 1000:.0f} / "
+            f"{ITL_S * 1000:.0f} ms"
+        )
     # The role chunk arrives at once; TTFT must wait for the first real token.
     assert abs(m["ttft_ms"]["mean"] - truth_ttft) < TOLERANCE_MS, (m["ttft_ms"], truth_ttft)
     assert abs(m["itl_ms"]["mean"] - truth_itl) < TOLERANCE_MS, (m["itl_ms"], truth_itl)
@@ -129,29 +127,14 @@ def test_master_and_worker_on_loopback(
     fixture_server: FixtureServer, prompts, tmp_path: Path
 ) -> None:
     # The worker gets no custom arguments: it must take --prompts and --model from the master.
-    port = free_port()
     before = dict(fixture_server.requests)
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "locust", "-f", str(LOADTESTS), "--worker",
-         "--master-host", "127.0.0.1", "--master-port", str(port)],
-        cwd=LOADTESTS.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
+    with locust_workers(1) as master:
         run = run_locust(
             fixture_server.base_url,
-            "StreamingChatUser",
-            "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
-            "--expect-workers", "1", "--expect-workers-max-wait", "20",
+            "StreamingChatUser", *master,
             "-u", "2", "-t", "3", "--model", "fixture", "--prompts", prompts("delay"),
             summary=tmp_path / "s.json",
         )  # fmt: skip
-    finally:
-        # The master's quit message ends the worker; never leave it behind.
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait(timeout=10)
     now = fixture_server.requests
     served = {k: v - before.get(k, 0) for k, v in now.items() if v != before.get(k)}
     assert run.returncode == 0, run.output[-3000:]

@@ -18,6 +18,8 @@ ROUTES = {
     "chat.stream": "/v1/chat/completions",
     "completions.stream": "/v1/completions",
     "embeddings": "/v1/embeddings",
+    "conversation": "/v1/chat/completions",
+    "responses.stream": "/v1/responses",
 }
 _SAMPLE = re.compile(r"^(\w+)(?:\{(.*)\})?\s+([0-9.eE+-]+)$")
 
@@ -53,7 +55,15 @@ def assert_matches_server(summary: dict[str, Any], before: tuple, after: tuple) 
 
 
 @pytest.mark.parametrize(
-    "user_class", ["ChatUser", "StreamingChatUser", "CompletionUser", "EmbeddingUser", None]
+    "user_class",
+    [
+        "ChatUser",
+        "StreamingChatUser",
+        "CompletionUser",
+        "EmbeddingUser",
+        "StreamingResponsesUser",
+        None,
+    ],
 )
 def test_user_class_matches_server_metrics(
     warm_reference_server: Any, tmp_path: Path, user_class: str | None
@@ -73,9 +83,9 @@ def test_user_class_matches_server_metrics(
     assert summary["user_classes"] == [user_class or "MixedUser"]
     assert summary["model"] == "inferno-tiny"  # discovered from /v1/models
     assert_matches_server(summary, before, after)
-    if user_class in ("StreamingChatUser", "CompletionUser"):
+    if user_class in ("StreamingChatUser", "CompletionUser", "StreamingResponsesUser"):
         assert summary["metrics"]["ttft_ms"]["count"] > 0
-        assert summary["tokens"]["responses_estimated"] == 0  # usage chunk was requested
+        assert summary["tokens"]["responses_estimated"] == 0  # usage came with the stream
 
 
 def test_processes_2_aggregates_workers(warm_reference_server: Any, tmp_path: Path) -> None:
@@ -92,3 +102,46 @@ def test_processes_2_aggregates_workers(warm_reference_server: Any, tmp_path: Pa
     assert run.summary["worker_reports"] >= 2
     assert run.summary["requests"]["ok"] > 0
     assert_matches_server(run.summary, before, after)
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_open_loop_matches_server_metrics(
+    warm_reference_server: Any, tmp_path: Path, processes: int
+) -> None:
+    before = scrape(warm_reference_server.base_url)
+    extra = ["--processes", str(processes)] if processes > 1 else []
+    run = run_locust(
+        warm_reference_server.base_url,
+        "StreamingChatUser", *extra,
+        "--arrival", "poisson", "--rate", "4", "--seed", "2", "-t", "4", "--max-tokens", "8",
+        summary=tmp_path / "s.json",
+        timeout=90,
+    )  # fmt: skip
+    after = scrape(warm_reference_server.base_url)
+    assert run.returncode == 0, run.output[-3000:]
+    arrivals, requests = run.summary["arrivals"], run.summary["requests"]
+    assert arrivals["sent"] == requests["total"] > 0 and arrivals["dropped"] == 0
+    assert_matches_server(run.summary, before, after)
+
+
+def test_conversations_grow_their_prompts(warm_reference_server: Any, tmp_path: Path) -> None:
+    before = scrape(warm_reference_server.base_url)
+    run = run_locust(
+        warm_reference_server.base_url,
+        "ConversationUser",
+        "-u", "2", "-r", "2", "-t", "4", "--turns", "3", "--max-tokens", "8",
+        "--shared-prefix-tokens", "40",
+        summary=tmp_path / "s.json",
+    )  # fmt: skip
+    after = scrape(warm_reference_server.base_url)
+    assert run.returncode == 0, run.output[-3000:]
+    assert_matches_server(run.summary, before, after)
+    turns = run.summary["turns"]
+    assert set(turns) == {"1", "2", "3"}
+    prompt = [turns[n]["prompt_tokens_per_request"] for n in "123"]
+    assert 40 <= prompt[0] < prompt[1] < prompt[2]  # the prefix, then the history
+    cache = run.summary["cache"]
+    if cache["responses_reporting"]:  # servers with a prompt cache report what it saved
+        assert cache["cached_tokens"] <= run.summary["tokens"]["prompt"]
+    else:
+        assert "reported no usage.prompt_tokens_details.cached_tokens" in run.output

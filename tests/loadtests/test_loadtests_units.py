@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from loadtests._prompts import builtin_prompts, load_prompts
-from loadtests._recorder import Counts, Reservoir
+from loadtests._datasets import load_prompts
+from loadtests._prompts import builtin_prompts
+from loadtests._recorder import METRICS, Counts, Reservoir
 from loadtests._shapes import Constant, Ramp, ShapeParams, Spike, Sweep, SweepParams
 from loadtests._shed import shed_backoff_s
 from loadtests._slo import check, parse_slo
@@ -17,7 +18,7 @@ from loadtests._summary import format_table, view
 
 def make_view(ttft: list[float], ok: int = 10, errors: int = 0, shed: int = 0) -> dict:
     counts = Counts(ok=ok, errors=errors, shed=shed, output_tokens=ok * 10)
-    metrics = {m: Reservoir() for m in ("ttft_ms", "itl_ms", "tpot_ms", "e2e_ms", "output_tokens")}
+    metrics = {m: Reservoir() for m in METRICS}
     metrics["ttft_ms"].extend(ttft)
     return view(counts, metrics, duration_s=10.0)
 
@@ -112,7 +113,7 @@ def test_prompt_file(tmp_path: Path) -> None:
     assert len(builtin_prompts()) >= 5
     path.write_text('{"nothing": 1}\n')
     with pytest.raises(ValueError, match="needs 'prompt'"):
-        load_prompts(path)
+        load_prompts(path)  # more file formats: test_loadtests_datasets.py
 
 
 def test_table_renders() -> None:

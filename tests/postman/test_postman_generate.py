@@ -39,7 +39,9 @@ def _concrete(value: Any) -> Any:
     if isinstance(value, list):
         return [_concrete(v) for v in value]
     if isinstance(value, str) and value.startswith("{{"):
-        return generate.ENVIRONMENT_DEFAULTS[value.strip("{}")]
+        # response_id is set while the collection runs, by the request that creates a response.
+        known = {**generate.ENVIRONMENT_DEFAULTS, "response_id": "resp_created_earlier"}
+        return known[value.strip("{}")]
     return value
 
 
@@ -87,6 +89,7 @@ def test_one_folder_per_route_plus_strict() -> None:
         "Chat completions",
         "Completions",
         "Embeddings",
+        "Responses",
         "Strict profile",
         "Any route",
     ]
@@ -130,19 +133,41 @@ def test_the_happy_paths_and_error_rows_are_all_there() -> None:
     assert any(b.get("stream") is True for b in bodies)
     assert {b.get("encoding_format") for b in bodies} >= {"float", "base64"}
     params = {c.error.param for c in CASES if c.error is not None}
-    assert params >= {"model", "temperature", "top_p", "max_tokens", "input"}
+    assert params >= {"model", "temperature", "top_p", "max_tokens", "input", "max_output_tokens"}
     statuses = {c.status for c in CASES}
     assert statuses == {200, 400, 401, 404}
     assert [c.bearer for c in CASES if c.status == 401] == ["inferno-wrong-api-key"]
 
 
-def test_streamed_request_checks_sse_and_done() -> None:
+def test_streamed_requests_check_their_events() -> None:
     items = _requests(_committed(COLLECTION_FILE))
-    streamed = [i for i, c in zip(items, CASES, strict=True) if c.stream]
-    assert len(streamed) == 1
-    tests = _script(streamed[0], "test")
-    assert "data: [DONE]" in tests
-    assert "JSON.parse(data)" in tests
+    streamed = {c.operation_id: i for i, c in zip(items, CASES, strict=True) if c.stream}
+    assert sorted(streamed) == ["createChatCompletion", "createResponse"]
+    chat = _script(streamed["createChatCompletion"], "test")
+    assert "data: [DONE]" in chat
+    assert "JSON.parse(data)" in chat
+    # Responses events: one schema per `type`, numbered, created first and one terminal event.
+    responses = _script(streamed["createResponse"], "test")
+    assert "eventSchemas[schemaOfType[event.type]]" in responses
+    assert "sequence_number" in responses and "response.created" in responses
+    assert '"response.output_text.delta": "ResponseOutputTextDeltaEvent"' in responses
+
+
+def test_responses_folder_runs_a_stored_response_through_its_life() -> None:
+    folder = next(f for f in folders() if f.name == "Responses")
+    steps = [(c.method, c.operation_id, c.status) for c in folder.cases[:8]]
+    assert steps == [
+        ("POST", "createResponse", 200),
+        ("POST", "createResponse", 200),
+        ("GET", "getResponse", 200),
+        ("GET", "listResponseInputItems", 200),
+        ("POST", "createResponse", 200),
+        ("POST", "countResponseInputTokens", 200),
+        ("DELETE", "deleteResponse", 200),
+        ("GET", "getResponse", 404),
+    ]
+    assert "pm.collectionVariables.set('response_id'" in "\n".join(folder.cases[0].checks)
+    assert all("{{response_id}}" in c.path for c in folder.cases[2:4])
 
 
 def test_long_input_is_built_by_a_prerequest_script() -> None:
@@ -150,7 +175,7 @@ def test_long_input_is_built_by_a_prerequest_script() -> None:
     strict = next(f for f in _committed(COLLECTION_FILE)["item"] if f["name"] == "Strict profile")
     limit = specs.schema_for("EmbeddingInputString", "strict")["maxLength"]
     assert f".repeat({limit + 1})" in _script(strict["item"][0], "prerequest")
-    assert max(len(json.dumps(i)) for i in items) < 20_000  # no 8,000-character literal
+    assert "a" * limit not in json.dumps(items)  # no 8,000-character literal
 
 
 # ----------------------------------------------------------------------------- agrees with the spec
@@ -178,10 +203,12 @@ def test_status_is_documented_and_body_fits_the_row(case: Case) -> None:
 @pytest.mark.parametrize("case", CASES, ids=[f"{c.method} {c.path} {c.name}" for c in CASES])
 def test_embedded_schemas_are_valid_draft07(case: Case) -> None:
     if case.stream:
-        name = _schemas.stream_chunk_schema_name(case.operation_id)
+        names = [_schemas.stream_chunk_schema_name(case.operation_id)]
+        names += _schemas.stream_event_schema_names(case.operation_id).values()
     else:
-        name = _schemas.response_schema_name(case.operation_id, case.status)
-    Draft7Validator.check_schema(_schemas.schema(name, case.profile))
+        names = [_schemas.response_schema_name(case.operation_id, case.status)]
+    for name in sorted(set(names)):
+        Draft7Validator.check_schema(_schemas.schema(name, case.profile))
 
 
 # ----------------------------------------------------------------------------- draft-07 copy

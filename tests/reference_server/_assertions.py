@@ -316,3 +316,10 @@ def token_id(piece: str) -> int:
     matches = [t for t in range(vocab.n_vocab()) if vocab.detokenize([t]) == wanted]
     assert matches, f"no token is {piece!r}"
     return matches[0]
+
+
+def tokens_starting_with(prefix: str) -> list[int]:
+    """Every token id whose text starts with `prefix` (for logit_bias in tests)."""
+    vocab = _vocab()
+    wanted = prefix.encode("utf-8")
+    return [t for t in range(vocab.n_vocab()) if vocab.detokenize([t]).startswith(wanted)]

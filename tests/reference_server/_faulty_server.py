@@ -1,18 +1,9 @@
 """Test-only fault injection for the reference server, plus the client helpers its tests share.
 
-Run as ``python -m tests.reference_server._faulty_server serve --model tiny ...``: it patches the
-engine according to ``INFERNO_FAULT_*`` environment variables, then hands over to the normal CLI.
-Nothing here is reachable from the public CLI or HTTP API; only the tests start this module.
-
-    INFERNO_FAULT_TOKEN_DELAY=S      sleep S seconds per generated token
-    INFERNO_FAULT_TOKEN_MARKER=M     ...only when the prompt contains M (default: always)
-    INFERNO_FAULT_PREFILL_DELAY=S    sleep S seconds before a generation's first token
-    INFERNO_FAULT_PREFILL_MARKER=M   ...only when the prompt contains M (default: always)
-    INFERNO_FAULT_NO_EOS=1           never stop at end-of-generation: lengths become exact
-    INFERNO_FAULT_INFERENCE_ERROR=1  raise inside generation when the prompt contains
-                                     FAIL_NOW (before any token) or FAIL_LATER (after 3 tokens)
-    INFERNO_FAULT_TOKEN_LOG=PATH     append one byte per generated token, so a test can watch
-                                     the engine's progress from outside the process
+Run as ``python -m tests.reference_server._faulty_server serve --model tiny ...``: the normal
+CLI, with the engine built over the scripted backend of `_scripted_backend.py`, configured by
+``INFERNO_FAULT_*`` environment variables (documented there). Nothing here is reachable from
+the public CLI or HTTP API; only the tests start this module.
 """
 
 from __future__ import annotations
@@ -22,7 +13,6 @@ import os
 import re
 import socket
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,118 +21,23 @@ from typing import Any
 
 import httpx
 
+from tests.reference_server._scripted_backend import (
+    FAIL_LATER,
+    FAIL_NOW,
+    Faults,
+    scripted_engine_factory,
+)
+
 MODULE = "tests.reference_server._faulty_server"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MODEL_ID = "inferno-tiny"
-FAIL_NOW, FAIL_LATER = "FAIL_NOW", "FAIL_LATER"
-_FAIL_LATER_AFTER = 3
-# Sleeps are sliced so a cancelled generation stops sleeping within one slice.
-_SLICE = 0.005
-
-
-# -- server side: the patches ------------------------------------------------------------------
-
-
-@dataclass
-class _Faults:
-    token_delay: float
-    token_marker: bytes
-    prefill_delay: float
-    prefill_marker: bytes
-    no_eos: bool
-    inference_error: bool
-    token_log: str | None
-
-    @classmethod
-    def from_env(cls) -> _Faults:
-        env = os.environ
-        return cls(
-            token_delay=float(env.get("INFERNO_FAULT_TOKEN_DELAY", "0") or 0),
-            token_marker=env.get("INFERNO_FAULT_TOKEN_MARKER", "").encode(),
-            prefill_delay=float(env.get("INFERNO_FAULT_PREFILL_DELAY", "0") or 0),
-            prefill_marker=env.get("INFERNO_FAULT_PREFILL_MARKER", "").encode(),
-            no_eos=env.get("INFERNO_FAULT_NO_EOS", "") == "1",
-            inference_error=env.get("INFERNO_FAULT_INFERENCE_ERROR", "") == "1",
-            token_log=env.get("INFERNO_FAULT_TOKEN_LOG") or None,
-        )
-
-
-class InjectedFault(RuntimeError):
-    """The failure INFERNO_FAULT_INFERENCE_ERROR injects."""
-
-
-def _sleep_unless_cancelled(seconds: float, cancelled: threading.Event) -> None:
-    deadline = time.monotonic() + seconds
-    while (left := deadline - time.monotonic()) > 0 and not cancelled.is_set():
-        time.sleep(min(_SLICE, left))
-
-
-def install(faults: _Faults) -> None:
-    """Patches the engine in this process. Only the model's worker thread calls the hooks."""
-    from reference_server.engine import _llama, _worker
-
-    # The choice being generated: set by the _generate_choice wrapper, read by token_piece.
-    current: dict[str, Any] = {"delay": 0.0, "fail_after": None, "tokens": 0, "cancelled": None}
-    log_fd = (
-        os.open(faults.token_log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        if faults.token_log
-        else None
-    )
-    original_choice = _worker.ModelWorker._generate_choice
-    original_piece = _llama.token_piece
-    original_eog = _llama.is_end_of_generation
-    original_logprob = _llama.token_logprob
-
-    def generate_choice(
-        self: Any, llama: Any, channel: Any, prompt: list[int], index: int, *rest: Any
-    ) -> Any:
-        text = llama.detokenize(prompt)
-        current["delay"] = faults.token_delay if faults.token_marker in text else 0.0
-        current["tokens"] = 0
-        current["cancelled"] = channel.cancelled
-        current["fail_after"] = None
-        if faults.inference_error and FAIL_NOW.encode() in text:
-            raise InjectedFault("injected inference fault")
-        if faults.inference_error and FAIL_LATER.encode() in text:
-            current["fail_after"] = _FAIL_LATER_AFTER
-        if index == 0 and faults.prefill_delay > 0 and faults.prefill_marker in text:
-            _sleep_unless_cancelled(faults.prefill_delay, channel.cancelled)
-        return original_choice(self, llama, channel, prompt, index, *rest)
-
-    def token_piece(llama: Any, token: int) -> bytes:
-        # Called once per generated token (the logprob hook below keeps its own calls out).
-        current["tokens"] += 1
-        if current["fail_after"] is not None and current["tokens"] > current["fail_after"]:
-            raise InjectedFault("injected inference fault after some tokens")
-        if current["delay"] > 0:
-            _sleep_unless_cancelled(current["delay"], current["cancelled"] or threading.Event())
-        if log_fd is not None:
-            os.write(log_fd, b".")
-        return original_piece(llama, token)
-
-    def is_end_of_generation(llama: Any, token: int) -> bool:
-        return False if faults.no_eos else original_eog(llama, token)
-
-    def token_logprob(llama: Any, row: int, token: int, top_n: int) -> Any:
-        # Rendering alternatives goes through token_piece too: bypass the hook so that only
-        # generated tokens are delayed and counted.
-        _llama.token_piece = original_piece
-        try:
-            return original_logprob(llama, row, token, top_n)
-        finally:
-            _llama.token_piece = token_piece
-
-    _worker.ModelWorker._generate_choice = generate_choice
-    _llama.token_piece = token_piece
-    _llama.token_logprob = token_logprob
-    _llama.is_end_of_generation = is_end_of_generation
+__all__ = ["FAIL_LATER", "FAIL_NOW"]
 
 
 def main(argv: list[str] | None = None) -> int:
-    install(_Faults.from_env())
     from reference_server.cli import main as cli_main
 
-    return cli_main(argv)
+    return cli_main(argv, engine_factory=scripted_engine_factory(Faults.from_env()))
 
 
 # -- client side: helpers the tests share ---------------------------------------------------------

@@ -67,6 +67,33 @@ def test_metrics_exposes_every_documented_family(http: httpx.Client) -> None:
     } <= names
 
 
+def test_metrics_expose_the_engine_families(http: httpx.Client) -> None:
+    wait_idle(http)
+    before = scrape(http)
+    body = json_body(http.post(CHAT, json=chat_body(max_tokens=5)), "createChatCompletion")
+    after = scrape(http)
+    busy = metric(after, "inferno_sequences", model=MODEL, state="busy")
+    idle = metric(after, "inferno_sequences", model=MODEL, state="idle")
+    assert (busy, idle) == (0, 4)  # the default --parallel, all idle again
+    steps = metric(after, "inferno_decode_steps_total", model=MODEL)
+    assert steps - metric(before, "inferno_decode_steps_total", model=MODEL) >= 5
+    # Every prompt token was either decoded or found in the cache.
+    moved = sum(
+        metric(after, name, model=MODEL) - metric(before, name, model=MODEL)
+        for name in ("inferno_prompt_tokens_evaluated_total", "inferno_prompt_tokens_reused_total")
+    )
+    assert moved == body["usage"]["prompt_tokens"]
+    # The tokens-per-step histogram counts every step once, in cumulative buckets.
+    buckets = sorted(
+        (float(dict(labels)["le"]), value)
+        for (name, labels), value in after.items()
+        if name == "inferno_batch_tokens_bucket"
+    )
+    counts = [value for _, value in buckets]
+    assert counts == sorted(counts) and counts[-1] == steps
+    assert metric(after, "inferno_batch_tokens_count", model=MODEL) == steps
+
+
 def test_chat_request_moves_the_counters_by_its_usage(http: httpx.Client) -> None:
     wait_idle(http)
     before = scrape(http)

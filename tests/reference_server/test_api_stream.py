@@ -23,6 +23,7 @@ from tests.reference_server._assertions import (
     parse_sse,
     sse_chunks,
     stop_across_tokens,
+    tokenize,
 )
 
 CHAT_OP = "createChatCompletion"
@@ -92,7 +93,7 @@ def test_chat_stream_text_equals_non_stream_text(http: httpx.Client, prompt: str
     chunks = stream_chat(http, messages=messages, max_tokens=40, stream_options=USAGE)
     assert chat_stream_text(chunks) == {0: whole["choices"][0]["message"]["content"]}
     assert finish_reasons(chunks) == {0: [whole["choices"][0]["finish_reason"]]}
-    assert chunks[-1]["usage"] == whole["usage"]
+    assert same_usage(chunks[-1]["usage"], whole["usage"], whole["usage"]["prompt_tokens"] - 1)
 
 
 def test_chat_stream_with_n_finishes_every_choice_once(http: httpx.Client) -> None:
@@ -175,7 +176,9 @@ def test_completion_stream_text_equals_non_stream_text(http: httpx.Client, promp
     expected = {c["index"]: c["text"] for c in whole["choices"]}
     assert completion_stream_text(chunks) == expected
     assert finish_reasons(chunks) == {c["index"]: [c["finish_reason"]] for c in whole["choices"]}
-    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"] == whole["usage"]
+    prompts = [prompt] if isinstance(prompt, str) else prompt
+    cached = sum(len(tokenize(p)) - 1 for p in prompts)
+    assert chunks[-1]["choices"] == [] and same_usage(chunks[-1]["usage"], whole["usage"], cached)
     assert all(c["choices"] for c in chunks[:-1])
 
 
@@ -193,3 +196,12 @@ def test_completion_stream_echo_starts_with_the_prompt(http: httpx.Client) -> No
     streamed = completion_stream_text(chunks)[0]
     assert streamed.startswith("Hello")
     assert streamed == whole["choices"][0]["text"]
+
+
+def same_usage(repeated: dict, first: dict, cached: int) -> bool:
+    """Equal token counts; the repeated request found the first one's prompt cells cached
+    (all but the last token of each prompt, whose logits are needed again)."""
+    details = repeated.pop("prompt_tokens_details")
+    first.pop("prompt_tokens_details")
+    assert details == {"cached_tokens": cached}, (details, repeated)
+    return repeated == first

@@ -5,7 +5,6 @@ on SSE (decoded by hand from the raw bytes and by httpx), per-event flushing, an
 from __future__ import annotations
 
 import json
-import time
 import zlib
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -177,7 +176,6 @@ def test_first_sse_event_decodes_before_the_stream_ends(base_url: str, coding: s
     max_tokens = 60  # ~1.2 s of generation at TOKEN_DELAY per token
     body = chat_body("SLOW flush every event", max_tokens, stream=True, seed=5)
     sock = raw_post(base_url, CHAT, body, headers={"Accept-Encoding": coding})
-    started = time.monotonic()
     try:
         head = b""
         while b"\r\n\r\n" not in head:
@@ -200,11 +198,9 @@ def test_first_sse_event_decodes_before_the_stream_ends(base_url: str, coding: s
             text += decode(chunked.feed(chunk)).decode("utf-8")
         else:
             raise AssertionError("no content event decoded")
-        decoded_after = time.monotonic() - started
         assert "[DONE]" not in text and not chunked.ended
         # The server is still generating this very stream.
         assert model_health(base_url)["running"] == 1
-        assert decoded_after < max_tokens * TOKEN_DELAY / 2, f"{decoded_after:.2f} s"
     finally:
         sock.close()
     wait_until_idle(base_url)
@@ -212,16 +208,20 @@ def test_first_sse_event_decodes_before_the_stream_ends(base_url: str, coding: s
 
 def test_httpx_decodes_the_first_event_long_before_the_end(base_url: str) -> None:
     body = chat_body("SLOW early bird", 50, stream=True, seed=9)
+    running_at_first: int | None = None
+    items = []
     with httpx.stream(
         "POST", base_url + CHAT, json=body, headers={"Accept-Encoding": "gzip"}, timeout=30
     ) as response:
         assert response.headers["content-encoding"] == "gzip"
-        items = list(iter_sse(response.iter_lines()))
-    first = next(i for i in items if i.kind == "data" and content_of([i]))
-    done = items[-1]
-    assert done.text == "[DONE]"
-    # 50 tokens take about a second; the first one must not wait for the rest.
-    assert done.at - first.at > 0.4, f"first event only {done.at - first.at:.3f} s before the end"
+        for item in iter_sse(response.iter_lines()):
+            items.append(item)
+            if running_at_first is None and item.kind == "data" and content_of([item]):
+                running_at_first = model_health(base_url)["running"]
+    assert items[-1].text == "[DONE]"
+    # The first event was decoded while the server was still generating the other 49 tokens
+    # (about a second of them): it did not wait for the rest.
+    assert running_at_first == 1
 
 
 # -- negotiation ----------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from tests.reference_server._faulty_server import (
 pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
 
 CHAT, COMPLETIONS = "/v1/chat/completions", "/v1/completions"
+PARALLEL = 4  # the server's default number of sequences
 TOKEN_DELAY = 0.02
 BATCH_MS = 50
 KEEPALIVE_S = 0.3
@@ -117,14 +118,13 @@ def test_batching_coalesces_tokens_without_changing_the_text(plain: str, batched
         stream=True,
         stream_options={"include_usage": True},
     )
-    runs: dict[str, list[tuple[list[SseItem], float]]] = {"plain": [], "batched": []}
-    for _ in range(3):  # TTFT is compared on the best of three: the machine is shared
-        for name, url in (("plain", plain), ("batched", batched)):
-            items, started, raw = _stream(url, CHAT, body)
-            _validate_stream(items, "createChatCompletion")
-            assert "\ufffd" not in raw.decode("utf-8")
-            runs[name].append((items, started))
-    plain_items, batched_items = runs["plain"][0][0], runs["batched"][0][0]
+    runs: dict[str, list[SseItem]] = {}
+    for name, url in (("plain", plain), ("batched", batched)):
+        items, _, raw = _stream(url, CHAT, body)
+        _validate_stream(items, "createChatCompletion")
+        assert "\ufffd" not in raw.decode("utf-8")
+        runs[name] = items
+    plain_items, batched_items = runs["plain"], runs["batched"]
     text = content_of(plain_items)
     assert any(ord(c) > 0x7F for c in text), "the prompt no longer produces multi-byte text"
     assert content_of(batched_items) == text
@@ -134,17 +134,12 @@ def test_batching_coalesces_tokens_without_changing_the_text(plain: str, batched
     batched_events = len(_content_events(batched_items))
     assert batched_events < BATCH_TOKENS / 2, f"{batched_events} events for {BATCH_TOKENS} tokens"
     assert len(_content_events(plain_items)) > BATCH_TOKENS * 0.8
-    # The first token is never held back: it travels alone, exactly as without batching.
+    # The first token is never held back: it travels alone, exactly as without batching. (A
+    # first token that waited for the 50 ms window would have taken the next ones, produced
+    # every 20 ms, along.)
     assert content_of(_content_events(batched_items)[:1]) == content_of(
         _content_events(plain_items)[:1]
     )
-
-    def ttft(run: tuple[list[SseItem], float]) -> float:
-        return _content_events(run[0])[0].at - run[1]
-
-    plain_ttft = min(ttft(r) for r in runs["plain"])
-    batched_ttft = min(ttft(r) for r in runs["batched"])
-    assert batched_ttft < plain_ttft + 0.6 * BATCH_MS / 1000, (plain_ttft, batched_ttft)
 
 
 # -- keep-alive --------------------------------------------------------------------------------
@@ -165,13 +160,20 @@ def test_keepalive_comments_while_waiting_for_the_first_token(plain: str) -> Non
 
 def test_keepalive_comments_while_waiting_in_the_queue(plain: str) -> None:
     wait_until_idle(plain)
-    # ~1.2 s of tokens occupy the only generation slot; the client reads nothing meanwhile.
-    busy = raw_post(plain, CHAT, chat_body("hold the slot", 60, stream=True))
+    # Every sequence busy: 4 streams of 20 tokens at 4 x TOKEN_DELAY per step (~1.6 s); their
+    # clients read nothing meanwhile.
+    busy = [
+        raw_post(plain, CHAT, chat_body(f"hold sequence {i}", 20, stream=True))
+        for i in range(PARALLEL)
+    ]
     try:
-        read_until(busy, b"data: ", timeout=10.0)
+        for sock in busy:
+            read_until(sock, b"data: ", timeout=10.0)
+        assert model_health(plain)["running"] == PARALLEL
         items, _, _ = _stream(plain, CHAT, chat_body("queued behind", 3, stream=True))
     finally:
-        busy.close()
+        for sock in busy:
+            sock.close()
     first_data = next(i for i, item in enumerate(items) if item.kind == "data")
     comments = [i for i in items[:first_data] if i.kind == "comment"]
     assert comments and all(c.text == "keep-alive" for c in comments), items[:first_data]
@@ -259,9 +261,8 @@ def test_closing_the_websocket_cancels_the_generation(plain: str) -> None:
         for _ in range(3):
             ws.recv(timeout=10)
         assert model_health(plain)["running"] == 1
-    closed = time.monotonic()
+    # 400 tokens take 8 s at TOKEN_DELAY each: idle within 2 s means the generation stopped.
     wait_until_idle(plain, timeout=2.0)
-    assert time.monotonic() - closed < 1.0
     assert cancelled_count(plain) == before + 1
 
 

@@ -1,0 +1,355 @@
+"""The responses area's rules, request bodies and checks of the Responses API (`/responses`).
+
+Every rule of the area is declared here, so the area's rules live in one place. Checks never
+assume what a model says: expectations come from the server's own answers.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from compliance import _schema
+from compliance import _shared_rules as R
+from compliance._capabilities import JSON_SCHEMA_FORMAT, TOOL
+from compliance._checks import CHAT_PROMPTS, LONG_PROMPT, expect_ok, route
+from compliance._client import ApiClient, Exchange
+from compliance._failure import ensure, fail
+from compliance._responses_rules import (
+    STREAM_DELTAS,
+    STREAM_DONE,
+    STREAM_EVENT_NAME,
+    STREAM_ORDER,
+    STREAM_SEQUENCE,
+    STREAM_TERMINAL,
+    USAGE,
+)
+from compliance.rules import Rule
+
+OP = "createResponse"
+PATH = "/responses"
+
+TERMINAL = ("response.completed", "response.incomplete", "response.failed")
+TERMINAL_STATUS = {
+    "response.completed": "completed",
+    "response.incomplete": "incomplete",
+    "response.failed": "failed",
+}
+# The same weather tool and structured format as the chat checks, in the Responses spelling.
+FUNCTION_TOOL = {"type": "function", **TOOL["function"]}
+FORCE_TOOL = {"type": "function", "name": TOOL["function"]["name"]}
+TEXT_JSON_SCHEMA = {"type": "json_schema", **JSON_SCHEMA_FORMAT["json_schema"]}
+WEATHER_QUESTION = "What is the weather in Paris?"
+# Stream bounds: a response of N tokens has about N + 10 events; anything far beyond is endless.
+EVENTS_PER_TOKEN = 3
+EVENTS_SLACK = 48
+MIN_OUTPUT_TOKENS = 16  # OpenAI's documented minimum of max_output_tokens
+
+
+def body(model: str, prompt: Any = LONG_PROMPT, **extra: Any) -> dict[str, Any]:
+    """A small temperature-0 request; `prompt` is the input (a string or a list of items)."""
+    request = {"model": model, "input": prompt, "max_output_tokens": 16, "temperature": 0}
+    request.update(extra)
+    return {k: v for k, v in request.items() if v is not None}
+
+
+def create(client: ApiClient, profile: str, request: dict[str, Any]) -> Any:
+    """A non-streamed response, checked against the spec; returns (body, exchange)."""
+    exchange = client.post(PATH, request)
+    return expect_ok(exchange, OP, profile), exchange
+
+
+def output_text(response: dict[str, Any]) -> str:
+    return "".join(
+        part.get("text") or ""
+        for item in response.get("output") or ()
+        if item.get("type") == "message"
+        for part in item.get("content") or ()
+        if part.get("type") == "output_text"
+    )
+
+
+def input_text(item: dict[str, Any]) -> str:
+    """The text of a message item, whether its content is a string or a list of parts."""
+    content = item.get("content")
+    if isinstance(content, str):
+        return content
+    return "".join(part.get("text") or "" for part in content or ())
+
+
+def items_of(response: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    return [item for item in response.get("output") or () if item.get("type") == kind]
+
+
+def check_usage(usage: Any, limit: int, exchange: Exchange, rule: Rule = USAGE) -> None:
+    """Token counts are non-negative integers that add up and respect the limit."""
+    ensure(isinstance(usage, dict), rule, f"usage must be an object, got {usage!r}", exchange)
+    for key in ("input_tokens", "output_tokens", "total_tokens"):
+        value = usage.get(key)
+        ensure(
+            isinstance(value, int) and not isinstance(value, bool) and value >= 0,
+            rule,
+            f"usage.{key} must be a non-negative integer, got {value!r}",
+            exchange,
+        )
+    ensure(
+        usage["input_tokens"] >= 1, rule, "usage.input_tokens is 0 for a non-empty input", exchange
+    )
+    total = usage["input_tokens"] + usage["output_tokens"]
+    ensure(
+        usage["total_tokens"] == total,
+        rule,
+        f"usage.total_tokens {usage['total_tokens']} != input_tokens + output_tokens ({total})",
+        exchange,
+    )
+    ensure(
+        usage["output_tokens"] <= limit,
+        rule,
+        f"output_tokens {usage['output_tokens']} > max_output_tokens {limit}",
+        exchange,
+        cause=f"{rule} over max_output_tokens",
+    )
+
+
+def long_prompt(client: ApiClient, profile: str, model: str) -> str | None:
+    """A prompt whose answer the 16-token limit cuts, or None when the model stops on its own.
+
+    Decided from the texts, which a server cannot misreport the way it can misreport a status:
+    at temperature 0 the 16-token answer is a strict prefix of the 48-token one exactly when the
+    model had more to say.
+    """
+    for prompt in CHAT_PROMPTS:
+        short, _ = create(client, profile, body(model, prompt, max_output_tokens=MIN_OUTPUT_TOKENS))
+        long, _ = create(client, profile, body(model, prompt, max_output_tokens=48))
+        cut, whole = output_text(short), output_text(long)
+        if len(cut) < len(whole) and whole.startswith(cut):
+            return prompt
+    return None
+
+
+def parsed_arguments(call: dict[str, Any], exchange: Exchange, rule: Rule) -> Any:
+    arguments = call.get("arguments")
+    ensure(
+        isinstance(arguments, str),
+        rule,
+        f"function_call.arguments must be a JSON string, got {type(arguments).__name__}",
+        exchange,
+        cause=f"{rule}: arguments not a string",
+    )
+    try:
+        return json.loads(arguments)
+    except ValueError:
+        fail(
+            rule,
+            f"arguments do not parse as JSON: {arguments!r}",
+            exchange,
+            cause=f"{rule}: arguments not JSON",
+        )
+
+
+# -- streams -----------------------------------------------------------------------------------
+
+
+def stream(client: ApiClient, request: dict[str, Any]) -> Exchange:
+    limit = EVENTS_PER_TOKEN * int(request.get("max_output_tokens") or 16) + EVENTS_SLACK
+    return client.stream(PATH, {**request, "stream": True}, max_events=limit)
+
+
+def stream_events(exchange: Exchange, profile: str) -> list[dict[str, Any]]:
+    """The framing of a Responses stream and every event against the spec (schema per `type`)."""
+    where = route(exchange)
+    if exchange.error:
+        fail(R.TRANSPORT, f"stream failed: {exchange.error}", exchange, cause=where)
+    ensure(
+        exchange.status == 200,
+        R.STATUS,
+        f"expected 200, got {exchange.status}",
+        exchange,
+        cause=f"{where} (stream) answered {exchange.status}",
+    )
+    ensure(
+        exchange.content_type.split(";")[0].strip() == "text/event-stream",
+        R.SSE_CONTENT_TYPE,
+        f"a stream must have Content-Type text/event-stream, got {exchange.content_type!r}",
+        exchange,
+    )
+    sse = exchange.sse
+    assert sse is not None
+    if sse.stopped == "max_events":
+        fail(R.SSE_ENDLESS, f"stream did not end after {len(sse.events)} events", exchange)
+    if sse.stopped == "deadline":
+        fail(R.SSE_ENDLESS, f"stream still open after {sse.elapsed:.1f} s", exchange)
+    if sse.stopped:
+        fail(R.SSE_BROKEN, f"stream broke: {sse.stopped}", exchange)
+    raw = list(sse.events)
+    if raw and raw[-1].data.strip() == "[DONE]":
+        raw.pop()  # OpenAI sends none; its SDK tolerates one at the very end
+    ensure(raw, R.SSE_EMPTY, "the stream carried no events", exchange)
+    union = _schema.chunk(OP, profile)
+    by_type = _schema.chunks_by_type(OP, profile)
+    events: list[dict[str, Any]] = []
+    for index, sse_event in enumerate(raw):
+        ensure(
+            sse_event.data.strip() != "[DONE]",
+            STREAM_DONE,
+            f"`data: [DONE]` at event {index}, before the end",
+            exchange,
+        )
+        try:
+            event = json.loads(sse_event.data)
+        except ValueError:
+            fail(R.SSE_JSON, f"event {index} is not JSON: {sse_event.data[:200]!r}", exchange)
+        if isinstance(event, dict) and "error" in event and "type" not in event:
+            fail(R.SSE_HIDDEN_ERROR, f"event {index} is an error without an event type", exchange)
+        kind = event.get("type") if isinstance(event, dict) else None
+        _schema.check(
+            by_type.get(kind, union),
+            event,
+            R.CHUNK_SCHEMA,
+            exchange,
+            f"event {index}",
+            scope=f"{OP} {kind}",
+        )
+        if sse_event.event not in (None, "message"):  # "message": no `event:` line was sent
+            ensure(
+                sse_event.event == kind,
+                STREAM_EVENT_NAME,
+                f"event {index}: `event: {sse_event.event}` names another type than {kind!r}",
+                exchange,
+            )
+        if events:
+            previous = events[-1]["sequence_number"]
+            ensure(
+                event["sequence_number"] > previous,
+                STREAM_SEQUENCE,
+                f"event {index} ({kind}) has sequence_number {event['sequence_number']} after "
+                f"{previous}: they must increase",
+                exchange,
+            )
+        events.append(event)
+    return events
+
+
+def check_order(events: list[dict[str, Any]], exchange: Exchange) -> dict[str, Any]:
+    """OpenAI's event order; returns the final response of the terminal event."""
+    kinds = [e["type"] for e in events]
+    ensure(
+        kinds[0] == "response.created",
+        STREAM_ORDER,
+        f"the first event must be response.created, got {kinds[0]}",
+        exchange,
+    )
+    terminals = [i for i, kind in enumerate(kinds) if kind in TERMINAL]
+    ensure(
+        terminals == [len(kinds) - 1],
+        STREAM_TERMINAL,
+        f"exactly one terminal event ({', '.join(TERMINAL)}) must end the stream; "
+        f"event types: {_summary(kinds)}",
+        exchange,
+    )
+    final = events[-1]["response"]
+    ensure(
+        final.get("status") == TERMINAL_STATUS[kinds[-1]],
+        STREAM_TERMINAL,
+        f"{kinds[-1]} carries a response with status {final.get('status')!r}",
+        exchange,
+        cause=f"{STREAM_TERMINAL}: status differs from the event",
+    )
+    ensure(
+        final.get("id") == events[0]["response"].get("id"),
+        STREAM_ORDER,
+        "response.created and the terminal event name different responses",
+        exchange,
+        cause=f"{STREAM_ORDER}: the response id changes",
+    )
+    _ItemTracker(exchange).run(events, final)
+    return final
+
+
+def _summary(kinds: list[str]) -> str:
+    folded: list[str] = []
+    for kind in kinds:
+        label = kind + "*" if kind.endswith(".delta") else kind
+        if not (folded and folded[-1] == label and label.endswith("*")):
+            folded.append(label)
+    return ", ".join(folded)
+
+
+def _message_text(item: dict[str, Any]) -> str:
+    return "".join(part.get("text") or "" for part in item.get("content") or ())
+
+
+class _ItemTracker:
+    """Follows output items through their events: added before use, done once, text consistent."""
+
+    def __init__(self, exchange: Exchange) -> None:
+        self.exchange = exchange
+        self.open: dict[int, dict[str, Any]] = {}
+        self.done: dict[int, dict[str, Any]] = {}
+        self.text: dict[int, str] = {}
+        self.arguments: dict[int, str] = {}
+        self.parts: set[tuple[int, int]] = set()
+
+    def run(self, events: list[dict[str, Any]], final: dict[str, Any]) -> None:
+        for event in events[1:-1]:
+            self.step(event)
+        self.order(not self.open, f"items {sorted(self.open)} never got output_item.done")
+        output = final.get("output") or []
+        self.order(
+            len(output) == len(self.done),
+            f"the final response has {len(output)} output items, the stream finished "
+            f"{len(self.done)}",
+        )
+        for index, item in enumerate(output):
+            streamed = self.done[index]
+            self.order(
+                (item.get("type"), item.get("id")) == (streamed.get("type"), streamed.get("id")),
+                f"final output[{index}] is not the item streamed at output_index {index}",
+            )
+            if item.get("type") == "message":
+                self.same(_message_text(streamed), _message_text(item), f"output[{index}] text")
+            elif item.get("type") == "function_call":
+                self.same(streamed.get("arguments"), item.get("arguments"), "final arguments")
+
+    def step(self, event: dict[str, Any]) -> None:
+        kind, index = event["type"], event.get("output_index")
+        if kind == "response.output_item.added":
+            self.order(index not in self.open and index not in self.done, f"{index} added twice")
+            self.open[index] = event["item"]
+            return
+        if index is None:
+            return  # no output item of this stream to follow
+        self.order(index in self.open, f"{kind} for output_index {index} outside its item")
+        if kind == "response.content_part.added":
+            self.parts.add((index, event["content_index"]))
+        elif kind == "response.output_text.delta":
+            self.order(
+                (index, event["content_index"]) in self.parts,
+                f"output_text.delta before content_part.added (output_index {index})",
+            )
+            self.text[index] = self.text.get(index, "") + event["delta"]
+        elif kind == "response.output_text.done":
+            self.same(self.text.get(index, ""), event["text"], "output_text.done text")
+        elif kind == "response.function_call_arguments.delta":
+            self.arguments[index] = self.arguments.get(index, "") + event["delta"]
+        elif kind == "response.function_call_arguments.done":
+            self.same(self.arguments.get(index, ""), event["arguments"], "arguments.done")
+        elif kind == "response.output_item.done":
+            added, done = self.open.pop(index), event["item"]
+            self.done[index] = done
+            self.order(done.get("id") == added.get("id"), f"output_index {index} changed its id")
+            if done.get("type") == "message":
+                self.same(self.text.get(index, ""), _message_text(done), "the done message")
+            elif done.get("type") == "function_call":
+                self.same(self.arguments.get(index, ""), done.get("arguments"), "the done call")
+
+    def order(self, condition: bool, message: str) -> None:
+        ensure(condition, STREAM_ORDER, message, self.exchange)
+
+    def same(self, streamed: Any, stated: Any, what: str) -> None:
+        ensure(
+            streamed == stated,
+            STREAM_DELTAS,
+            f"the deltas joined ({streamed!r}) differ from {what} ({stated!r})",
+            self.exchange,
+        )

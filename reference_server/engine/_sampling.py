@@ -1,0 +1,127 @@
+"""Per-sequence llama.cpp sampler chains, and logprobs read from one logits row."""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .types import SamplingParams, TokenLogprob, TopLogprob
+
+# How far back repeat/frequency/presence penalties look (llama-cpp-python's default).
+PENALTY_LAST_N = 64
+
+
+class SamplerChain:
+    """One sequence's chain, in the order llama-cpp-python's `Llama` builds it so that a seed
+    gives the same text as before: logit bias, penalties, grammar, then greedy for temperature
+    0, else top-k, top-p, min-p, temperature and a seeded draw."""
+
+    def __init__(
+        self, ctx: Any, vocab: Any, n_vocab: int, params: SamplingParams, seed: int
+    ) -> None:
+        import llama_cpp
+
+        self._llama_cpp = llama_cpp
+        self._ctx = ctx
+        self._chain = llama_cpp.llama_sampler_chain_init(
+            llama_cpp.llama_sampler_chain_default_params()
+        )
+        try:
+            for stage in _stages(llama_cpp, vocab, n_vocab, params, seed):
+                self._add(stage)
+        except BaseException:
+            self.close()
+            raise
+
+    def _add(self, stage: Any) -> None:
+        if not stage:
+            raise ValueError("llama.cpp refused a sampler (an invalid grammar?)")
+        self._llama_cpp.llama_sampler_chain_add(self._chain, stage)
+
+    def sample(self, row: int) -> int:
+        return int(self._llama_cpp.llama_sampler_sample(self._chain, self._ctx, row))
+
+    def close(self) -> None:
+        if self._chain is not None:
+            self._llama_cpp.llama_sampler_free(self._chain)
+            self._chain = None
+
+
+def _stages(
+    llama_cpp: Any, vocab: Any, n_vocab: int, params: SamplingParams, seed: int
+) -> list[Any]:
+    stages = []
+    if params.logit_bias:
+        entries = (llama_cpp.llama_logit_bias * len(params.logit_bias))()
+        for entry, (token, bias) in zip(entries, params.logit_bias, strict=True):
+            entry.token = token
+            # OpenAI documents -100 as a ban.
+            entry.bias = float("-inf") if bias <= -100 else bias
+        stages.append(
+            llama_cpp.llama_sampler_init_logit_bias(n_vocab, len(params.logit_bias), entries)
+        )
+    neutral = (
+        params.repeat_penalty == 1.0
+        and params.frequency_penalty == 0.0
+        and params.presence_penalty == 0.0
+    )
+    if not neutral:
+        stages.append(
+            llama_cpp.llama_sampler_init_penalties(
+                n_vocab,
+                PENALTY_LAST_N,
+                params.repeat_penalty,
+                params.frequency_penalty,
+                params.presence_penalty,
+            )
+        )
+    if params.grammar:
+        stages.append(
+            llama_cpp.llama_sampler_init_grammar(vocab, params.grammar.encode("utf-8"), b"root")
+        )
+    if params.temperature <= 0:
+        stages.append(llama_cpp.llama_sampler_init_greedy())
+        return stages
+    stages += [
+        llama_cpp.llama_sampler_init_top_k(params.top_k),
+        llama_cpp.llama_sampler_init_top_p(params.top_p, 1),
+        llama_cpp.llama_sampler_init_min_p(params.min_p, 1),
+        llama_cpp.llama_sampler_init_temp(params.temperature),
+        llama_cpp.llama_sampler_init_dist(seed & 0xFFFFFFFF),
+    ]
+    return stages
+
+
+def token_logprob(
+    logits_row: Any, n_vocab: int, token: int, top_n: int, piece: Callable[[int], bytes]
+) -> TokenLogprob:
+    """The chosen token's logprob from the model's raw logits (before bias, penalties or
+    grammar, as OpenAI reports them), with the `top_n` most likely alternatives."""
+    logits = np.ctypeslib.as_array(
+        ctypes.cast(logits_row, ctypes.POINTER(ctypes.c_float)), (n_vocab,)
+    )
+    peak = float(logits.max())
+    log_total = peak + float(np.log(np.exp(logits - peak, dtype=np.float64).sum()))
+    top: tuple[TopLogprob, ...] = ()
+    if top_n > 0:
+        best = np.argpartition(-logits, top_n - 1)[:top_n]
+        best = best[np.argsort(-logits[best], kind="stable")]
+        top = tuple(_alternative(piece(int(t)), float(logits[t]) - log_total) for t in best)
+    chosen = piece(token)
+    return TokenLogprob(
+        token=chosen.decode("utf-8", errors="replace"),
+        token_bytes=tuple(chosen),
+        logprob=min(0.0, float(logits[token]) - log_total),
+        top=top,
+    )
+
+
+def _alternative(piece: bytes, logprob: float) -> TopLogprob:
+    return TopLogprob(
+        token=piece.decode("utf-8", errors="replace"),
+        token_bytes=tuple(piece),
+        logprob=min(0.0, logprob),
+    )

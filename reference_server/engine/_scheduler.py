@@ -1,0 +1,348 @@
+"""Continuous batching: which tokens go into each decode step, and what the results do.
+
+Runs on the engine thread only. Each step carries the next token of every decoding sequence
+whose stream has room, then prompt chunks of sequences in prefill, up to `n_batch` tokens, in
+one `Backend.decode`; each sequence then samples from its own logits row with its own chain.
+"""
+
+from __future__ import annotations
+
+import bisect
+import time
+from collections.abc import Callable, Sequence
+
+from ._channel import EventChannel
+from ._sequence import Choice, Job, Phase, Slot, common_prefix
+from .backend import Backend, KvCacheFull, StepBatch
+from .base import BATCH_TOKEN_BUCKETS, EngineNotReady, EngineStats, StreamStalled
+
+Item = tuple[Choice, Sequence[int], int, bool]  # choice, tokens, first position, wants logits
+
+
+class Scheduler:
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        stall_timeout: float,
+        release: Callable[[int], None],
+        retire: Callable[[Job, bool], None],
+    ) -> None:
+        self.backend = backend
+        self.facts = backend.facts
+        self.stall_timeout = stall_timeout
+        self._release = release  # gives sequences back to admission
+        self._retire = retire  # a request has ended (cancelled or not)
+        self.slots = [Slot(i) for i in range(self.facts.n_seq)]
+        self.jobs: list[Job] = []
+        self.prefilling: list[Choice] = []
+        self.batch = StepBatch(self.facts.n_batch)
+        self.woken: set[EventChannel] = set()  # channels that got events since the last wake
+        self._turn = 0
+        self.decode_steps = 0
+        self.prompt_tokens_evaluated = 0
+        self.prompt_tokens_reused = 0
+        self.batch_tokens_total = 0
+        self._batch_counts = [0] * (len(BATCH_TOKEN_BUCKETS) + 1)
+
+    # -- admission -----------------------------------------------------------------------------
+
+    def admit(self, job: Job) -> None:
+        """Starts a request on `job.width` free sequences (admission reserved them)."""
+        prompt = job.prompt
+        job.budget = max(0, min(job.request.params.max_tokens, self.facts.n_ctx - len(prompt)))
+        self.jobs.append(job)
+        free = [s for s in self.slots if s.choice is None]
+        # Like llama-server's slot choice: the idle sequence whose cache holds the longest
+        # prefix of this prompt, if it covers at least half of it; else the least recently used
+        # one, so that a short shared prefix (BOS, a chat header) does not evict a useful cache.
+        # Siblings take the next least recently used ones and copy the leader's prompt cells.
+        free.sort(key=lambda s: s.last_used)
+        best = max(free, key=lambda s: common_prefix(s.cached, prompt))
+        if common_prefix(best.cached, prompt) * 2 >= len(prompt):
+            free.remove(best)
+            free.insert(0, best)
+        leader = self._start(job, free[0], None)
+        job.cached_tokens = leader.n_past if leader else 0
+        started = 1
+        for slot in free[1 : job.width]:
+            if job.done or job.next_choice >= job.request.n:
+                break
+            self._start(job, slot, leader)
+            started += 1
+        if started < job.width:
+            self._release(job.width - started)  # the request ended before using them all
+
+    def _start(self, job: Job, slot: Slot, leader: Choice | None) -> Choice | None:
+        index = job.next_choice
+        job.next_choice += 1
+        job.running += 1
+        try:
+            sampler = self.backend.open_sampler(
+                slot.seq_id,
+                job.prompt,
+                job.request.params,
+                job.seed_for(index),
+                lambda: job.channel.cancelled,
+            )
+        except Exception as exc:
+            job.running -= 1
+            self._release(1)
+            self._fail(job, exc)
+            return None
+        choice = Choice(job, index, slot, sampler)
+        slot.choice = choice
+        if job.budget <= 0:
+            self._finished(choice, "length")
+        elif leader is not None and leader.phase is Phase.PREFILL:
+            choice.phase = Phase.FOLLOW
+            leader.followers.append(choice)
+        else:
+            self._place(choice)
+        return choice
+
+    def _place(self, choice: Choice) -> None:
+        """Reuses the longest prefix of the prompt that this sequence's cache holds (at most all
+        but the last token, whose logits are needed), then prefills the rest.
+
+        Only in place: a prefix is never copied from another sequence's cells, because llama.cpp
+        would then place the new tokens' cells before the copied ones in its cache, and its
+        kernels round differently by cell order: the same request would no longer give the
+        same text (siblings of one request are the exception; they start together)."""
+        prompt, slot = choice.job.prompt, choice.slot
+        reuse = min(common_prefix(slot.cached, prompt), len(prompt) - 1)
+        if not self.backend.forget(slot.seq_id, reuse):
+            self.backend.forget(slot.seq_id, 0)
+            reuse = 0
+        slot.cached = slot.cached[:reuse]
+        choice.n_past = reuse
+        choice.phase = Phase.PREFILL
+        self.prompt_tokens_reused += reuse
+        self.prefilling.append(choice)
+
+    # -- one step ------------------------------------------------------------------------------
+
+    def step(self) -> bool:
+        """One decode step; False when there was nothing to decode."""
+        now = time.monotonic()
+        self._sweep(now)
+        items = self._plan(now)
+        if not items:
+            return False
+        items, rows = self._decode(items)
+        for (choice, tokens, _, _), row in zip(items, rows, strict=True):
+            if not choice.job.done:
+                self._advance(choice, tokens, row)
+        return True
+
+    def _plan(self, now: float) -> list[Item]:
+        items: list[Item] = []
+        # Starting with a different sequence each step keeps a step that must be cut short
+        # (KV cache full) from always leaving out the same sequences.
+        slots, count = self.slots, len(self.slots)
+        self._turn = turn = (self._turn + 1) % count
+        for i in range(count):
+            choice = slots[(turn + i) % count].choice
+            if choice is None or choice.phase is not Phase.DECODE:
+                continue
+            job = choice.job
+            if job.channel.has_room():
+                items.append((choice, (choice.next_token,), choice.n_past, True))
+                job.blocked_since = None
+            elif job.blocked_since is None:
+                job.blocked_since = now  # sits out until its reader catches up
+        budget = self.facts.n_batch - len(items)
+        alone_end = self.facts.prompt_end_alone
+        for choice in self.prefilling:
+            if budget <= 0:
+                break
+            prompt, start = choice.job.prompt, choice.n_past
+            # Where the model needs it (ModelFacts.prompt_end_alone), the last prompt token
+            # goes alone, in a step after the rest: its logits are then the same whether the
+            # rest was just decoded or found in the cache, so a request gives the same text.
+            end = len(prompt) - 1 if alone_end else len(prompt)
+            if start == end:
+                items.append((choice, prompt[end:], end, True))
+                budget -= 1
+                continue
+            take = min(end - start, budget)
+            done = not alone_end and start + take == len(prompt)
+            items.append((choice, prompt[start : start + take], start, done))
+            budget -= take
+        return items
+
+    def _decode(self, items: list[Item]) -> tuple[list[Item], list[int]]:
+        batch = self.batch
+        while True:
+            batch.clear()
+            rows = [batch.add(tokens, start, c.slot.seq_id, out) for c, tokens, start, out in items]
+            try:
+                self.backend.decode(batch)
+            except KvCacheFull as exc:
+                smaller = self._smaller(items, exc)
+                if not smaller:
+                    return [], []
+                items = smaller
+                continue
+            except Exception as exc:  # the cells of these sequences are now unknown
+                for job in {c.job for c, *_ in items}:
+                    self._fail(job, exc, clear_cells=True)
+                return [], []
+            self._count_step(batch.size)
+            return items, rows
+
+    def _smaller(self, items: list[Item], exc: KvCacheFull) -> list[Item] | None:
+        """No room in the KV cache: drop idle caches, then halve the step; a single token that
+        still does not fit ends its sequence (`length`) or fails its prefill."""
+        if self._evict_idle():
+            return items
+        if len(items) > 1:
+            return items[: len(items) // 2]
+        choice, tokens, start, _ = items[0]
+        if len(tokens) > 1:
+            return [(choice, tokens[: len(tokens) // 2], start, False)]
+        if choice.phase is Phase.DECODE:
+            self._finished(choice, "length")
+        else:
+            self._fail(choice.job, exc)
+        return None
+
+    def _advance(self, choice: Choice, tokens: Sequence[int], row: int) -> None:
+        choice.slot.cached.extend(tokens)
+        choice.n_past += len(tokens)
+        if choice.phase is not Phase.PREFILL:
+            self._sample(choice, row)
+            return
+        self.prompt_tokens_evaluated += len(tokens)
+        if choice.n_past < len(choice.job.prompt):
+            return
+        self.prefilling.remove(choice)
+        choice.phase = Phase.DECODE
+        followers, choice.followers = choice.followers, []
+        joined = []
+        for follower in followers:
+            # Siblings share the prompt's cells (before anything may reuse the leader's
+            # sequence) and sample the same logits row.
+            prompt = follower.job.prompt
+            if self.backend.share(choice.slot.seq_id, follower.slot.seq_id, len(prompt)):
+                follower.slot.cached = list(prompt)
+                follower.n_past = len(prompt)
+                follower.phase = Phase.DECODE
+                joined.append(follower)
+            else:
+                self._place(follower)
+        for member in (choice, *joined):
+            if member.job.done:
+                return
+            self._sample(member, row)
+
+    def _sample(self, choice: Choice, row: int) -> None:
+        job = choice.job
+        try:
+            token = choice.sampler.sample(row)
+            reason = choice.accept(self.backend, token, row)
+        except Exception as exc:
+            self._fail(job, exc)
+            return
+        self.woken.add(job.channel)
+        if reason is not None:
+            self._finished(choice, reason)
+
+    # -- endings -------------------------------------------------------------------------------
+
+    def _finished(self, choice: Choice, reason: str) -> None:
+        job, slot = choice.job, choice.slot
+        if choice in self.prefilling:
+            self.prefilling.remove(choice)
+        choice.end(reason)
+        job.running -= 1
+        self.woken.add(job.channel)
+        if job.next_choice < job.request.n and not job.channel.cancelled:
+            self._start(job, slot, None)  # the next choice reuses this sequence's prompt cells
+        else:
+            self._release(1)
+        if job.running == 0 and job.next_choice >= job.request.n and not job.done:
+            job.finish()
+            self._end(job, cancelled=False)
+
+    def _fail(self, job: Job, error: BaseException, *, clear_cells: bool = False) -> None:
+        """Ends a request with an error (or, for a cancelled one, silently)."""
+        if job.done:
+            return
+        for slot in self.slots:
+            choice = slot.choice
+            if choice is None or choice.job is not job:
+                continue
+            if choice in self.prefilling:
+                self.prefilling.remove(choice)
+            choice.close()
+            if clear_cells:
+                self.backend.forget(slot.seq_id, 0)
+                slot.cached = []
+            self._release(1)
+        job.channel.close(error)
+        job.done = True
+        self.woken.add(job.channel)
+        self._end(job, cancelled=job.channel.cancelled or isinstance(error, StreamStalled))
+
+    def _end(self, job: Job, *, cancelled: bool) -> None:
+        self.jobs.remove(job)
+        self._retire(job, cancelled)
+
+    def _sweep(self, now: float) -> None:
+        """Frees the sequences of requests whose client went away or stopped reading."""
+        limit = self.stall_timeout
+        ended = [
+            job
+            for job in self.jobs
+            if job.channel.cancelled
+            or (job.blocked_since is not None and now - job.blocked_since > limit)
+        ]
+        for job in ended:
+            if job.channel.cancelled:
+                self._fail(job, EngineNotReady("cancelled"))
+            else:
+                self._fail(job, StreamStalled(f"client did not read for {limit:g} s"))
+
+    def _evict_idle(self) -> bool:
+        evicted = False
+        for slot in self.slots:
+            if slot.choice is None and slot.cached:
+                self.backend.forget(slot.seq_id, 0)
+                slot.cached = []
+                evicted = True
+        return evicted
+
+    def shutdown(self) -> None:
+        for job in list(self.jobs):
+            self._fail(job, EngineNotReady("the server is stopping"))
+
+    # -- numbers -------------------------------------------------------------------------------
+
+    def wait_timeout(self) -> float | None:
+        """Seconds until the next stall deadline (None: nothing is waiting on a reader)."""
+        blocked = [j.blocked_since for j in self.jobs if j.blocked_since is not None]
+        if not blocked:
+            return None
+        return max(0.0, min(blocked) + self.stall_timeout - time.monotonic()) + 0.01
+
+    def _count_step(self, tokens: int) -> None:
+        self.decode_steps += 1
+        self.batch_tokens_total += tokens
+        self._batch_counts[bisect.bisect_left(BATCH_TOKEN_BUCKETS, tokens)] += 1
+
+    def stats(self) -> EngineStats:
+        busy = sum(1 for s in self.slots if s.choice is not None)
+        cumulative, running = [], 0
+        for count in self._batch_counts:
+            running += count
+            cumulative.append(running)
+        return EngineStats(
+            busy_sequences=busy,
+            idle_sequences=len(self.slots) - busy,
+            decode_steps=self.decode_steps,
+            prompt_tokens_evaluated=self.prompt_tokens_evaluated,
+            prompt_tokens_reused=self.prompt_tokens_reused,
+            batch_token_buckets=tuple(cumulative),
+            batch_tokens_total=self.batch_tokens_total,
+        )
