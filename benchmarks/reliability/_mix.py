@@ -1,8 +1,9 @@
 """The request mix of the soak and the storm, and the well-behaved client that sends it.
 
-A kind of request is one entry of `MIX`; the Responses API joins the mix as one more entry.
-A well-behaved client reads every answer to its end and judges it: a complete answer (a
-finish reason, and `[DONE]` for a stream), or a shed one (429/503 with `Retry-After`).
+A kind of request is one entry of `MIX`. A well-behaved client reads every answer to its end
+and judges it: a complete answer (a finish reason, and `[DONE]` for a stream; for the
+Responses API a response whose status is completed or incomplete, and for its stream the
+terminal event that says so), or a shed one (429/503 with `Retry-After`).
 """
 
 from __future__ import annotations
@@ -58,6 +59,24 @@ def _embedding(rng: random.Random, stream: bool) -> dict[str, Any]:
     return {"model": MODEL, "input": [rng.choice(PROMPTS) for _ in range(4)]}
 
 
+def _response(rng: random.Random, stream: bool) -> dict[str, Any]:
+    # Stored, as by default: the store's bound is part of what the soak's RSS watches.
+    body: dict[str, Any] = {
+        "model": MODEL,
+        "input": rng.choice(PROMPTS),
+        "max_output_tokens": MAX_TOKENS,
+        "temperature": 0.7,
+    }
+    if stream:
+        body["stream"] = True
+    return body
+
+
+# How a Responses answer ends well: its status, or the terminal event of its stream.
+RESPONSE_ENDED = ("completed", "incomplete")
+RESPONSE_TERMINAL = {f"response.{status}" for status in RESPONSE_ENDED}
+
+
 @dataclass(frozen=True)
 class Kind:
     name: str
@@ -65,7 +84,7 @@ class Kind:
     weight: int
     stream: bool
     body: Callable[[random.Random, bool], dict[str, Any]]
-    answer: str  # how a complete plain answer shows: "choices" or "data"
+    answer: str  # how a complete plain answer shows: "choices", "data" or "output"
 
 
 MIX: tuple[Kind, ...] = (
@@ -74,6 +93,8 @@ MIX: tuple[Kind, ...] = (
     Kind("completions.stream", "/v1/completions", 1, True, _completion, "choices"),
     Kind("completions", "/v1/completions", 1, False, _completion, "choices"),
     Kind("embeddings", "/v1/embeddings", 1, False, _embedding, "data"),
+    Kind("responses.stream", "/v1/responses", 1, True, _response, "output"),
+    Kind("responses", "/v1/responses", 1, False, _response, "output"),
 )
 
 
@@ -114,6 +135,8 @@ async def send(client: httpx.AsyncClient, base_url: str, kind: Kind, rng: random
                 outcome.problem = "" if outcome.shed else "shed without Retry-After"
             elif r.status_code != 200:
                 outcome.problem = f"status {r.status_code}: {(await r.aread())[:200]!r}"
+            elif kind.stream and kind.answer == "output":
+                await _read_response_stream(r, outcome)
             elif kind.stream:
                 await _read_stream(r, outcome)
             else:
@@ -130,6 +153,8 @@ def _judge_body(body: Any, kind: Kind, outcome: Outcome) -> None:
         outcome.problem = f"no {kind.answer} in the answer"
     elif kind.answer == "choices" and not all(c.get("finish_reason") for c in items):
         outcome.problem = "a choice without finish_reason"
+    elif kind.answer == "output" and body.get("status") not in RESPONSE_ENDED:
+        outcome.problem = f"response status {body.get('status')!r}"
     else:
         outcome.complete = True
 
@@ -159,3 +184,28 @@ async def _read_stream(response: httpx.Response, outcome: Outcome) -> None:
     outcome.complete = done and finished
     if not outcome.complete:
         outcome.problem = f"stream ended without {'[DONE]' if finished else 'a finish_reason'}"
+
+
+async def _read_response_stream(response: httpx.Response, outcome: Outcome) -> None:
+    """A Responses stream: named events, no `[DONE]`; it ends well with its terminal event."""
+    parser = SSEParser()
+    ended = ""
+    try:
+        async for chunk in response.aiter_bytes():
+            for event in parser.feed(chunk):
+                payload = json.loads(event.data)
+                kind = payload.get("type", "")
+                if kind in ("error", "response.failed"):
+                    outcome.problem = f"{kind} event: {event.data[:250]}"
+                    return
+                if kind == "response.output_text.delta" and outcome.ttft_s is None:
+                    outcome.ttft_s = time.monotonic() - outcome.started
+                if kind in RESPONSE_TERMINAL:
+                    ended = kind
+        parser.close()
+    except SSEError as exc:
+        outcome.problem = f"bad stream: {exc}"
+        return
+    outcome.complete = bool(ended)
+    if not ended:
+        outcome.problem = "stream ended without response.completed or response.incomplete"

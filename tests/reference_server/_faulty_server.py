@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 
 from tests.reference_server._scripted_backend import (
+    FAIL_DECODE,
     FAIL_LATER,
     FAIL_NOW,
     Faults,
@@ -31,7 +32,7 @@ from tests.reference_server._scripted_backend import (
 MODULE = "tests.reference_server._faulty_server"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MODEL_ID = "inferno-tiny"
-__all__ = ["FAIL_LATER", "FAIL_NOW"]
+__all__ = ["FAIL_DECODE", "FAIL_LATER", "FAIL_NOW"]
 
 
 def main(argv: list[str] | None = None) -> int:

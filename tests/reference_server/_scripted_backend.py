@@ -12,7 +12,10 @@ It is plugged in behind the engine boundary through `create_app(..., engine_fact
     INFERNO_FAULT_PREFILL_MARKER=M   ...marked: the prompt contains M (default: every prompt)
     INFERNO_FAULT_NO_EOS=1           never stop at end-of-generation: lengths become exact
     INFERNO_FAULT_INFERENCE_ERROR=1  fail the sequence of a prompt containing FAIL_NOW (before
-                                     any token) or FAIL_LATER (after 3 tokens); only that one
+                                     any token) or FAIL_LATER (its sampler, after 3 tokens);
+                                     only that one. FAIL_DECODE: the first decode step that
+                                     carries the sequence after 3 tokens raises (as a failed
+                                     llama_decode would), failing every sequence of that step
     INFERNO_FAULT_KV_FULL_ABOVE=N    refuse (KV cache full) every step of more than N tokens
     INFERNO_FAULT_TOKEN_LOG=PATH     append one byte per generated token, so a test can watch
                                      the engine's progress from outside the process: "." or,
@@ -33,7 +36,7 @@ from reference_server.engine import BatchingEngine, LlamaBackend, SamplingParams
 from reference_server.engine.backend import KvCacheFull, StepBatch
 from reference_server.registry import llama_options
 
-FAIL_NOW, FAIL_LATER = "FAIL_NOW", "FAIL_LATER"
+FAIL_NOW, FAIL_LATER, FAIL_DECODE = "FAIL_NOW", "FAIL_LATER", "FAIL_DECODE"
 FAIL_LATER_AFTER = 3
 _SLICE = 0.005
 
@@ -76,6 +79,7 @@ class _Script:
     token_delay: float
     prefill_delay: float
     fail_after: int | None
+    decode_fail_after: int | None
     cancelled: Callable[[], bool]
     tokens: int = 0
 
@@ -144,15 +148,16 @@ class ScriptedBackend:
     ) -> _ScriptedSampler:
         faults = self._faults
         text = self._inner.detokenize(prompt).encode()
+        failing = faults.inference_error
+        later = FAIL_LATER_AFTER
         if faults.inference_error and FAIL_NOW.encode() in text:
             raise InjectedFault("injected inference fault")
         script = _Script(
             prompt=prompt,
             token_delay=faults.token_delay if faults.token_marker in text else 0.0,
             prefill_delay=faults.prefill_delay if faults.prefill_marker in text else 0.0,
-            fail_after=(
-                FAIL_LATER_AFTER if faults.inference_error and FAIL_LATER.encode() in text else None
-            ),
+            fail_after=later if failing and FAIL_LATER.encode() in text else None,
+            decode_fail_after=later if failing and FAIL_DECODE.encode() in text else None,
             cancelled=cancelled,
         )
         self._scripts[seq] = script
@@ -166,6 +171,9 @@ class ScriptedBackend:
         # of an n > 1 request share that prompt: they do not wait again).
         for seq in {int(s) for s in batch.seqs[: batch.size]}:
             script = self._scripts.get(seq)
+            failing = script is not None and script.decode_fail_after is not None
+            if failing and script.tokens >= script.decode_fail_after:
+                raise InjectedFault("injected decode failure")
             if script is not None and script.prefill_delay > 0:
                 _sleep(script.prefill_delay, script.cancelled)
                 for other in self._scripts.values():

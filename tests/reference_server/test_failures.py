@@ -15,6 +15,7 @@ import pytest
 
 import specs
 from tests.reference_server._faulty_server import (
+    FAIL_DECODE,
     FAIL_LATER,
     FAIL_NOW,
     MODEL_ID,
@@ -65,8 +66,15 @@ def _envelope(response: httpx.Response, status: int | tuple[int, ...]) -> dict[s
         (CHAT, chat_body(f"please {FAIL_NOW}", 5, stream=True)),
         (COMPLETIONS, {"model": MODEL_ID, "prompt": f"please {FAIL_NOW}", "max_tokens": 5}),
         (CHAT, chat_body(f"please {FAIL_LATER}", 8)),
+        (CHAT, chat_body(f"please {FAIL_DECODE}", 8)),
     ],
-    ids=["chat", "chat-stream-before-first-token", "completions", "chat-after-some-tokens"],
+    ids=[
+        "chat",
+        "chat-stream-before-first-token",
+        "completions",
+        "chat-after-some-tokens",
+        "chat-decode-fails-after-some-tokens",
+    ],
 )
 def test_inference_failure_is_a_500_envelope(
     base_url: str, path: str, body: dict[str, Any]
@@ -77,8 +85,11 @@ def test_inference_failure_is_a_500_envelope(
     assert error["type"] == "server_error"
 
 
-def test_inference_failure_mid_stream_ends_the_stream_with_an_error_event(base_url: str) -> None:
-    body = chat_body(f"please {FAIL_LATER}", 8, stream=True)
+@pytest.mark.parametrize("marker", [FAIL_LATER, FAIL_DECODE], ids=["sampler", "decode"])
+def test_inference_failure_mid_stream_ends_the_stream_with_an_error_event(
+    base_url: str, marker: str
+) -> None:
+    body = chat_body(f"please {marker}", 8, stream=True)
     response = httpx.post(base_url + CHAT, json=body, timeout=30)
     # Tokens were already sent, so the status is 200; the failure is reported in the stream.
     assert response.status_code == 200
