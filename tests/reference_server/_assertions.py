@@ -10,7 +10,7 @@ import functools
 import json
 import re
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -18,6 +18,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
 import specs
+from inferno.sse import parse as parse_sse
 
 MODEL = "inferno-tiny"
 TIMEOUT = httpx.Timeout(30.0, connect=5.0)
@@ -119,51 +120,13 @@ def error_body(
 # ------------------------------------------------------------------------------------ SSE
 
 
-@dataclass(frozen=True)
-class SseEvent:
-    data: str
-    event: str | None = None
-    id: str | None = None
-    retry: int | None = None
-
-
-_LINE = re.compile(r"\r\n|\r|\n")
-
-
-def parse_sse(text: str) -> list[SseEvent]:
-    """Events of a text/event-stream body (WHATWG rules: comments and empty events dropped)."""
-    events: list[SseEvent] = []
-    data: list[str] = []
-    fields: dict[str, Any] = {}
-    lines = _LINE.split(text)
-    if lines and lines[-1] == "":
-        lines.pop()  # the split leaves an empty tail after the final newline
-    for line in [*lines, ""]:
-        if line == "":
-            if data:
-                events.append(SseEvent("\n".join(data), **fields))
-            data, fields = [], {}
-            continue
-        if line.startswith(":"):
-            continue
-        name, _, value = line.partition(":")
-        value = value.removeprefix(" ")
-        if name == "data":
-            data.append(value)
-        elif name in ("event", "id"):
-            fields[name] = value
-        elif name == "retry" and value.isdigit():
-            fields["retry"] = int(value)
-    return events
-
-
 def sse_chunks(response: httpx.Response, operation_id: str) -> list[dict[str, Any]]:
     """The JSON chunks of a finished stream; checks framing, `[DONE]` last and every chunk."""
     assert response.status_code == 200, f"{response.status_code}: {response.text[:800]}"
     media = response.headers.get("content-type", "")
     assert media.startswith("text/event-stream"), f"content-type {media!r}: {response.text[:300]}"
     assert response.text.endswith("\n\n"), f"stream does not end an event: {response.text[-200:]!r}"
-    events = parse_sse(response.text)
+    events = parse_sse(response.content)
     assert events, "empty stream"
     assert events[-1].data == "[DONE]", f"last event is {events[-1].data!r}, not [DONE]"
     validator = specs.stream_event_validator(operation_id)
@@ -238,8 +201,18 @@ Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 def parse_metrics(text: str) -> Samples:
     """Samples of a Prometheus text exposition; fails on any line that breaks the format."""
-    types: dict[str, str] = {}
     samples: Samples = {}
+    for name, labels, value in metric_samples(text):
+        key = (name, frozenset(labels))
+        assert key not in samples, f"duplicate sample {name} {labels}"
+        samples[key] = value
+    return samples
+
+
+def metric_samples(text: str) -> Iterator[tuple[str, list[tuple[str, str]], float]]:
+    """(name, labels in their order, value) of each sample; fails on a line that breaks the
+    format."""
+    types: dict[str, str] = {}
     for number, line in enumerate(text.splitlines()):
         if not line.strip():
             continue
@@ -262,10 +235,7 @@ def parse_metrics(text: str) -> Samples:
         labels = _LABEL.findall(labels_text)
         rebuilt = ",".join(f'{k}="{v}"' for k, v in labels)
         assert rebuilt == labels_text.rstrip(","), f"bad labels in {line!r}"
-        key = (name, frozenset(labels))
-        assert key not in samples, f"duplicate sample {line!r}"
-        samples[key] = float(match["value"])
-    return samples
+        yield name, labels, float(match["value"])
 
 
 def metric(samples: Samples, name: str, **labels: str) -> float:

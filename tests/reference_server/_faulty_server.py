@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import socket
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from inferno.sse import SSEComment, SSEEvent, SSEParser
+from tests.reference_server._assertions import metric_samples
 from tests.reference_server._scripted_backend import (
     FAIL_DECODE,
     FAIL_LATER,
@@ -60,6 +61,8 @@ def faulty_server(args: list[str], **faults: object) -> Any:
 
 @dataclass(frozen=True)
 class SseItem:
+    """One event or comment of a stream, as `inferno.sse` parses it, with its arrival time."""
+
     kind: str  # "data" or "comment"
     text: str
     at: float = 0.0  # monotonic arrival time, when the reader recorded it
@@ -69,24 +72,27 @@ class SseItem:
 
 
 def parse_sse(text: str) -> list[SseItem]:
-    """Events of a complete SSE body: data payloads and comment lines, in order."""
-    items = []
-    for block in text.replace("\r\n", "\n").split("\n\n"):
-        for line in block.split("\n"):
-            if line.startswith("data:"):
-                items.append(SseItem("data", line[5:].strip()))
-            elif line.startswith(":"):
-                items.append(SseItem("comment", line[1:].strip()))
-    return items
+    """Events and comments of a complete SSE body, in order."""
+    return list(iter_sse([text.encode("utf-8")]))
 
 
-def iter_sse(lines: Iterator[str]) -> Iterator[SseItem]:
-    """SSE items from httpx `iter_lines()` as they arrive, stamped with their arrival time."""
-    for line in lines:
-        if line.startswith("data:"):
-            yield SseItem("data", line[5:].strip(), time.monotonic())
-        elif line.startswith(":"):
-            yield SseItem("comment", line[1:].strip(), time.monotonic())
+def iter_sse(chunks: Iterable[bytes | str]) -> Iterator[SseItem]:
+    """Events and comments as they arrive, stamped with their arrival time. Takes bytes as read,
+    or lines from httpx `iter_lines()` (which drops the line ends)."""
+    parser = SSEParser()
+    for chunk in chunks:
+        raw = (chunk + "\n").encode("utf-8") if isinstance(chunk, str) else chunk
+        yield from _items(parser.feed_items(raw))
+    yield from _items(parser.close())
+
+
+def _items(parsed: Iterable[SSEEvent | SSEComment]) -> Iterator[SseItem]:
+    now = time.monotonic()
+    for item in parsed:
+        if isinstance(item, SSEComment):
+            yield SseItem("comment", item.text.strip(), now)
+        else:
+            yield SseItem("data", item.data, now)
 
 
 def content_of(items: list[SseItem]) -> str:
@@ -102,19 +108,16 @@ def content_of(items: list[SseItem]) -> str:
     return text
 
 
-_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)$")
-
-
 def scrape(base_url: str, client: httpx.Client | None = None) -> dict[str, float]:
-    """/metrics as {'name{labels}': value}; labels exactly as the server renders them."""
+    """/metrics as {'name{labels}': value}, labels in the server's order; the exposition is
+    checked as it is read."""
     getter = client.get if client is not None else httpx.get
     response = getter(base_url + "/metrics", timeout=5.0)
     response.raise_for_status()
     samples = {}
-    for line in response.text.splitlines():
-        match = _SAMPLE.match(line)
-        if match:
-            samples[match.group(1) + (match.group(2) or "")] = float(match.group(3))
+    for name, labels, value in metric_samples(response.text):
+        shown = ",".join(f'{k}="{v}"' for k, v in labels)
+        samples[name + (f"{{{shown}}}" if labels else "")] = value
     return samples
 
 

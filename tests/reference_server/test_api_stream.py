@@ -20,7 +20,6 @@ from tests.reference_server._assertions import (
     completion_stream_text,
     finish_reasons,
     json_body,
-    parse_sse,
     sse_chunks,
     stop_across_tokens,
     tokenize,
@@ -46,13 +45,6 @@ def stream_chat(http: httpx.Client, **overrides: Any) -> list[dict[str, Any]]:
 def stream_completion(http: httpx.Client, **overrides: Any) -> list[dict[str, Any]]:
     response = http.post(COMPLETIONS, json=completion_body(stream=True, **overrides))
     return sse_chunks(response, COMPLETION_OP)
-
-
-def test_parse_sse_follows_the_event_stream_rules() -> None:
-    text = ': comment\r\n\r\ndata: {"a":\ndata:1}\nid: 7\n\nevent: x\ndata: [DONE]\n\n'
-    events = parse_sse(text)
-    assert [e.data for e in events] == ['{"a":\n1}', "[DONE]"]
-    assert events[0].id == "7" and events[1].event == "x"
 
 
 def test_chat_stream_has_the_documented_chunk_order(http: httpx.Client) -> None:

@@ -6,6 +6,7 @@ Assertions use counters (/metrics, the scripted token log) and event order, not 
 
 from __future__ import annotations
 
+import json
 import tempfile
 import threading
 import time
@@ -18,6 +19,7 @@ import httpx
 import pytest
 
 from inferno.launcher import reference_server_process
+from inferno.sse import parse as parse_sse
 from tests.reference_server._assertions import (
     CHAT,
     COMPLETIONS,
@@ -146,8 +148,8 @@ def test_cached_tokens_in_a_chat_stream_usage_chunk(batched: httpx.Client) -> No
     streamed = {**body, "stream": True, "stream_options": {"include_usage": True}}
     response = batched.post(CHAT, json=streamed)
     assert response.status_code == 200
-    chunks = [line[6:] for line in response.text.splitlines() if line.startswith("data: {")]
-    usage = httpx.Response(200, content=chunks[-1]).json()["usage"]
+    chunks = [json.loads(e.data) for e in parse_sse(response.content) if e.data != "[DONE]"]
+    usage = chunks[-1]["usage"]
     assert usage["prompt_tokens"] == whole["usage"]["prompt_tokens"]
     assert usage["prompt_tokens_details"] == {"cached_tokens": usage["prompt_tokens"] - 1}
 

@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 import specs
+from inferno.sse import parse as parse_sse
 from tests.reference_server._faulty_server import (
     MODEL_ID,
     cancelled_count,
@@ -136,7 +137,7 @@ def test_64_streaming_clients_against_a_queue_of_8(flow: FlowServer) -> None:
         assert headers.get("x-inferno-load") in {"healthy", "moderate", "critical"}
         if status == 200:
             accepted += 1
-            events = [line[6:] for line in raw.decode().split("\n") if line.startswith("data: ")]
+            events = [event.data for event in parse_sse(raw)]
             assert events[-1] == "[DONE]", f"accepted stream did not finish: {raw[-200:]!r}"
             for event in events[:-1]:
                 event_validator.validate(json.loads(event))

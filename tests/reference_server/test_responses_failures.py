@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 import specs
+from inferno.sse import parse as parse_sse
 from tests.reference_server._faulty_server import (
     FAIL_LATER,
     FAIL_NOW,
@@ -33,11 +34,10 @@ def _events(base_url: str, body: dict[str, Any]) -> tuple[httpx.Response, list[d
     response = httpx.post(base_url + RESPONSES, json={**body, "stream": True}, timeout=30)
     events = []
     validators = specs.stream_event_validators("createResponse")
-    for line in response.text.splitlines():
-        if line.startswith("data: "):
-            event = json.loads(line.removeprefix("data: "))
-            assert not list(validators[event["type"]].iter_errors(event)), event
-            events.append(event)
+    for sse in parse_sse(response.content):
+        event = json.loads(sse.data)
+        assert not list(validators[event["type"]].iter_errors(event)), event
+        events.append(event)
     return response, events
 
 
