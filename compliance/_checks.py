@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from compliance import _schema
 from compliance import _shared_rules as R
 from compliance._client import Exchange
+from compliance._error_table import Row
 from compliance._failure import ensure, fail
 from compliance.rules import Rule
 
@@ -243,3 +244,22 @@ def stream_chunks(exchange: Exchange, operation_id: str, profile: str) -> list[d
         )
         chunks.append(chunk)
     return chunks
+
+
+def expect_error_row(exchange: Exchange, row: Row, profile: str) -> None:
+    """An error-table row: first what OpenAI's contract allows, then what strict adds (each
+    its own rule)."""
+    answer = expect_error(exchange, set(row.statuses), profile, error_type=row.error_type)
+    if profile != "strict":
+        return
+    if row.strict_statuses and row.strict_rule:
+        ensure(
+            exchange.status in row.strict_statuses,
+            row.strict_rule,
+            f"expected {sorted(row.strict_statuses)}, got {exchange.status}",
+            exchange,
+        )
+    if row.strict_param:
+        expect_error_field(exchange, answer, "param", row.strict_param, R.STRICT_PARAM)
+    if row.strict_code:
+        expect_error_field(exchange, answer, "code", row.strict_code, R.STRICT_CODE)
