@@ -34,6 +34,7 @@ __all__ = [
     "ServerStartError",
     "free_port",
     "reference_server_process",
+    "rss_bytes",
 ]
 
 LOOPBACK = "127.0.0.1"
@@ -54,6 +55,14 @@ class ReadyProbe:
     method: str = "GET"
     path: str = "/health"
     json: Mapping[str, Any] | None = None
+
+
+def rss_bytes(pid: int, field: str = "VmRSS") -> int:
+    """Resident memory of a process from /proc (Linux); `VmHWM` gives its peak."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no {field} for pid {pid}")
 
 
 def free_port() -> int:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,13 +20,6 @@ IDLE_POLL_S = 0.01
 
 def server(max_queue: int) -> ServerProcess:
     return reference_server_process(["--model", "tiny", "--max-queue", str(max_queue)])
-
-
-def rss_bytes(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
 def busy(http: httpx.Client) -> int:

@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from inferno.launcher import rss_bytes
 from inferno.stats import percentile
 
 from . import _mix, _server
@@ -82,7 +83,7 @@ async def _soak(
 
         async def sample() -> None:
             while True:
-                rss.append((time.monotonic() - start, _server.rss_bytes(pid)))
+                rss.append((time.monotonic() - start, rss_bytes(pid)))
                 load.append((time.monotonic() - start, os.getloadavg()[0]))
                 if time.monotonic() >= until:
                     return

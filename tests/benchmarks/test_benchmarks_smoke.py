@@ -149,3 +149,21 @@ def test_batching_peers_get_the_same_sequences_context_batch_and_threads() -> No
     assert config["embedding"] is False
     embed = _peers.batched_config(launch, "embed")["model"]
     assert embed["embedding"] is True and embed["pooling_type"] == 1
+
+
+def test_memory_benchmark_reports_rss_of_a_loaded_server() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.memory", "--model", "tiny", "--parallel", "2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    row = done.stdout.strip().splitlines()[-1]
+    ready, served, peak, prompts = (cell.strip() for cell in row.strip("|").split("|"))
+    figures = [float(cell.removesuffix(" MiB").replace(",", "")) for cell in (ready, served, peak)]
+    assert all(f > 10 for f in figures), row  # a Python process with llama.cpp loaded
+    assert figures[2] >= figures[1], "the peak is below the current RSS"
+    assert prompts.endswith("× 2"), prompts

@@ -191,14 +191,6 @@ def read_until(sock: socket.socket, marker: bytes, timeout: float, limit: int = 
     return data
 
 
-def rss_bytes(pid: int) -> int:
-    """Resident memory of a process, from /proc (Linux)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError(f"no VmRSS for pid {pid}")
-
-
 def chat_body(prompt: str, max_tokens: int, **extra: Any) -> dict[str, Any]:
     return {
         "model": MODEL_ID,

@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 import specs
+from inferno.launcher import rss_bytes
 from inferno.sse import parse as parse_sse
 from tests.reference_server._faulty_server import (
     MODEL_ID,
@@ -28,7 +29,6 @@ from tests.reference_server._faulty_server import (
     model_health,
     raw_post,
     read_until,
-    rss_bytes,
     scrape,
     wait_until_idle,
 )
