@@ -13,6 +13,7 @@ from compliance._client import Exchange
 from compliance._error_table import Row
 from compliance._failure import ensure, fail
 from compliance.rules import Rule
+from inferno.sse import SSEEvent
 
 # A prompt that makes any instruction-following model talk for a while; tests never assume what
 # it says, only that the answer is long enough to truncate or cut.
@@ -184,8 +185,9 @@ def check_usage(usage: Any, exchange: Exchange, rule: Rule, *, completion: bool 
     )
 
 
-def stream_chunks(exchange: Exchange, operation_id: str, profile: str) -> list[dict]:
-    """Check the SSE framing and return the JSON chunks (without the final [DONE])."""
+def stream_framing(exchange: Exchange) -> list[SSEEvent]:
+    """Check what frames any stream (transport, status, media type, an end within the limits)
+    and return its events."""
     where = route(exchange)
     if exchange.error:
         fail(R.TRANSPORT, f"stream failed: {exchange.error}", exchange, cause=where)
@@ -210,7 +212,12 @@ def stream_chunks(exchange: Exchange, operation_id: str, profile: str) -> list[d
         fail(R.SSE_ENDLESS, f"stream still open after {sse.elapsed:.1f} s", exchange)
     if sse.stopped:
         fail(R.SSE_BROKEN, f"stream broke: {sse.stopped}", exchange)
-    events = sse.events
+    return sse.events
+
+
+def stream_chunks(exchange: Exchange, operation_id: str, profile: str) -> list[dict]:
+    """Check the SSE framing and return the JSON chunks (without the final [DONE])."""
+    events = stream_framing(exchange)
     ensure(events, R.SSE_EMPTY, "the stream carried no events", exchange)
     done = [i for i, e in enumerate(events) if e.data.strip() == "[DONE]"]
     for index, event in enumerate(events):
@@ -263,3 +270,23 @@ def expect_error_row(exchange: Exchange, row: Row, profile: str) -> None:
         expect_error_field(exchange, answer, "param", row.strict_param, R.STRICT_PARAM)
     if row.strict_code:
         expect_error_field(exchange, answer, "code", row.strict_code, R.STRICT_CODE)
+
+
+def expect_auth_refused(exchange: Exchange, key: str, profile: str) -> None:
+    """A request with a `missing` or `wrong` key: 401 in the envelope."""
+    ensure(
+        exchange.status == 401,
+        R.AUTH,
+        f"a {key} key must be refused with 401, got {exchange.status}",
+        exchange,
+        cause=f"{key} key answered {exchange.status}",
+    )
+    # OpenAI answers 401 with type invalid_request_error (code invalid_api_key for a wrong
+    # key): strict accepts that as well as authentication_error, and adds nothing OpenAI breaks.
+    expect_error(
+        exchange,
+        {401},
+        profile,
+        error_type=R.AUTH_TYPES if profile == "strict" else None,
+        type_rule=R.AUTH_TYPE,
+    )

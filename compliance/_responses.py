@@ -12,7 +12,7 @@ from typing import Any
 from compliance import _schema
 from compliance import _shared_rules as R
 from compliance._capabilities import JSON_SCHEMA_FORMAT, TOOL
-from compliance._checks import CHAT_PROMPTS, LONG_PROMPT, expect_ok, route
+from compliance._checks import CHAT_PROMPTS, LONG_PROMPT, expect_ok, stream_framing
 from compliance._client import ApiClient, Exchange
 from compliance._failure import ensure, fail
 from compliance._responses_rules import (
@@ -157,31 +157,7 @@ def stream(client: ApiClient, request: dict[str, Any]) -> Exchange:
 
 def stream_events(exchange: Exchange, profile: str) -> list[dict[str, Any]]:
     """The framing of a Responses stream and every event against the spec (schema per `type`)."""
-    where = route(exchange)
-    if exchange.error:
-        fail(R.TRANSPORT, f"stream failed: {exchange.error}", exchange, cause=where)
-    ensure(
-        exchange.status == 200,
-        R.STATUS,
-        f"expected 200, got {exchange.status}",
-        exchange,
-        cause=f"{where} (stream) answered {exchange.status}",
-    )
-    ensure(
-        exchange.content_type.split(";")[0].strip() == "text/event-stream",
-        R.SSE_CONTENT_TYPE,
-        f"a stream must have Content-Type text/event-stream, got {exchange.content_type!r}",
-        exchange,
-    )
-    sse = exchange.sse
-    assert sse is not None
-    if sse.stopped == "max_events":
-        fail(R.SSE_ENDLESS, f"stream did not end after {len(sse.events)} events", exchange)
-    if sse.stopped == "deadline":
-        fail(R.SSE_ENDLESS, f"stream still open after {sse.elapsed:.1f} s", exchange)
-    if sse.stopped:
-        fail(R.SSE_BROKEN, f"stream broke: {sse.stopped}", exchange)
-    raw = list(sse.events)
+    raw = list(stream_framing(exchange))
     if raw and raw[-1].data.strip() == "[DONE]":
         raw.pop()  # OpenAI sends none; its SDK tolerates one at the very end
     ensure(raw, R.SSE_EMPTY, "the stream carried no events", exchange)

@@ -9,13 +9,12 @@ import pytest
 
 from compliance import _responses as r
 from compliance._capabilities import Capabilities
-from compliance._checks import expect_error, expect_error_row
+from compliance._checks import expect_auth_refused, expect_error_row
 from compliance._client import ApiClient
 from compliance._error_table import Row, fill
 from compliance._failure import ensure
 from compliance._options import Settings
 from compliance._responses_rules import HOSTED_TOOL, UNKNOWN_PREVIOUS_404
-from compliance._shared_rules import AUTH, AUTH_TYPE, AUTH_TYPES
 
 UNKNOWN_ID = "resp_inferno_no_such_response"
 STORED = f"{r.PATH}/{UNKNOWN_ID}"
@@ -129,17 +128,4 @@ def test_responses_auth_required(
     caps.need("responses")
     headers = {"Authorization": "Bearer inferno-wrong-key"} if key == "wrong" else {}
     exchange = client.request("POST", r.PATH, json_body=r.body(model), headers=headers, auth=False)
-    ensure(
-        exchange.status == 401,
-        AUTH,
-        f"a {key} key must be refused with 401, got {exchange.status}",
-        exchange,
-        cause=f"{key} key answered {exchange.status}",
-    )
-    expect_error(
-        exchange,
-        {401},
-        settings.profile,
-        error_type=AUTH_TYPES if settings.strict else None,
-        type_rule=AUTH_TYPE,
-    )
+    expect_auth_refused(exchange, key, settings.profile)
