@@ -20,8 +20,8 @@ help:
 	@echo "make test   - run all tests (what CI runs)"
 	@echo "make test-fast - the inner loop: everything but the tests marked slow (under a minute)"
 	@echo "make lint   - ruff check and format check"
-	@echo "make bench  - reference server vs llama-cpp-python's server and llama-server (first run builds llama-server)"
-	@echo "make compat - compliance suite against all three servers, writes docs/compatibility.md"
+	@echo "make bench  - reference server vs llama-cpp-python's server, llama-server and the batched example server (first run builds llama-server)"
+	@echo "make compat - compliance suite against all four servers, writes docs/compatibility.md"
 	@echo "make reliability - fuzz volume, soak, client faults, overload, hostile servers; writes docs/reliability.md"
 	@echo "make clients-env - the environments the clients area runs client libraries in (.tools/)"
 
