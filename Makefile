@@ -71,7 +71,7 @@ test: model newman clients-env
 	$(PY) -m pytest tests -p no:cacheprovider $(PYTEST_ARGS)
 
 test-fast: model
-	$(PY) -m pytest tests -p no:cacheprovider -m "not slow" -q $(PYTEST_ARGS)
+	$(PY) -m pytest tests -p no:cacheprovider -m "not slow" -q -n auto $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -16,6 +16,8 @@ MAX_RSS_BYTES = 500 * 1024**2
 SUITE_RUNS_AT_ONCE = 4  # each run mostly waits on its server's deadlines
 SDK_TESTS = "test_sdk"
 
+pytestmark = pytest.mark.slow  # `make test-fast` leaves it out: hostile server processes
+
 
 def test_at_least_ten_attacks() -> None:
     assert len(CASES) >= 10
@@ -46,7 +48,6 @@ def suite_runs() -> dict[str, SuiteRun]:
         return {run.case: run for run in runs}
 
 
-@pytest.mark.slow
 @pytest.mark.timeout(1800)
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_the_suite_survives_each_attack(suite_runs: dict[str, SuiteRun], name: str) -> None:
@@ -62,7 +63,6 @@ def test_the_suite_survives_each_attack(suite_runs: dict[str, SuiteRun], name: s
     assert not unnamed, unnamed
 
 
-@pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_the_default_preset_survives_a_compression_bomb() -> None:
     # Fuzzing and the openai SDK tests too: every client of the suite reads within the limits.

@@ -42,6 +42,8 @@ from tests.reference_server._faulty_server import (
 )
 from tests.reference_server._faulty_server import scrape as scrape_url
 
+pytestmark = pytest.mark.slow  # `make test-fast` leaves it out: concurrent real-server runs
+
 PARALLEL = 8
 STEPS = "inferno_decode_steps_total"
 EVALUATED = "inferno_prompt_tokens_evaluated_total"
