@@ -4,51 +4,79 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 NEWMAN := .tools/newman/node_modules/.bin/newman
-NEWMAN_VERSION := 6.2.2
 # The clients area's libraries, outside the main environment: the [clients] extra, and
 # instructor on its own (its jiter pin clashes with the newest openai).
 CLIENTS_PY := .tools/clients/bin/python
 CLIENTS_STAMP := .tools/clients/.installed
 INSTRUCTOR_PY := .tools/clients-instructor/bin/python
-INSTRUCTOR_VERSION := 1.17.0
+INSTRUCTOR_STAMP := .tools/clients-instructor/.installed
 PYTEST_ARGS ?=
+# Our own runs install exact versions from the committed lock (`make lock` refreshes it);
+# `make test-latest` installs the newest release of everything instead.
+LOCK := lock/constraints.txt
+INSTRUCTOR_LOCK := lock/instructor.txt
+UV_VERSION := 0.13.9
+UV := .tools/uv/bin/uv
+LOCK_FLAGS := --universal --python-version 3.11 --quiet
+LATEST := .tools/latest
+LATEST_PY := $(LATEST)/bin/python
+LATEST_CLIENTS_PY := $(LATEST)-clients/bin/python
+LATEST_INSTRUCTOR_PY := $(LATEST)-instructor/bin/python
+# Tests that touch third-party APIs (openai SDK, client libraries, schemathesis, Locust, Sanic).
+THIRD_PARTY := -m third_party
 
-.PHONY: demo test test-fast lint format model newman postman compat bench reliability clean help clients-env
+.PHONY: demo test test-fast test-latest lock lint format model newman postman compat bench reliability clean help clients-env
 
 help:
 	@echo "make demo   - start the reference server on the tiny model, run the suite and a load profile"
 	@echo "make test   - run all tests (what CI runs)"
 	@echo "make test-fast - the inner loop: everything but the tests marked slow (under a minute)"
+	@echo "make test-latest - the newest release of every dependency, in .tools/latest: the tests touching third-party APIs"
+	@echo "make lock   - refresh lock/*.txt (exact versions every other target installs) from pyproject.toml"
 	@echo "make lint   - ruff check and format check"
 	@echo "make bench  - reference server vs llama-cpp-python's server, llama-server and the batched example server (first run builds llama-server)"
 	@echo "make compat - compliance suite against all four servers, writes docs/compatibility.md"
 	@echo "make reliability - fuzz volume, soak, client faults, overload, hostile servers; writes docs/reliability.md"
 	@echo "make clients-env - the environments the clients area runs client libraries in (.tools/)"
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip "setuptools>=77" wheel
-	$(PY) -m pip install --quiet -e '.[all,dev]'
+	$(PY) -m pip install --quiet -c $(LOCK) pip setuptools wheel
+	$(PY) -m pip install --quiet -c $(LOCK) -e '.[all,dev]'
 	touch $(STAMP)
 
 model: $(STAMP)
 	$(PY) -m reference_server tiny-model
 
-$(NEWMAN):
-	npm install --silent --no-audit --no-fund --prefix .tools/newman newman@$(NEWMAN_VERSION)
+# newman and its whole tree at the versions in lock/newman/package-lock.json.
+$(NEWMAN): lock/newman/package.json lock/newman/package-lock.json
+	mkdir -p .tools/newman
+	cp lock/newman/package.json lock/newman/package-lock.json .tools/newman/
+	npm ci --silent --no-audit --no-fund --prefix .tools/newman
+	touch $(NEWMAN)
 
 newman: $(NEWMAN)
 
-$(CLIENTS_STAMP): pyproject.toml
+$(CLIENTS_STAMP): pyproject.toml $(LOCK)
 	test -x $(CLIENTS_PY) || $(PYTHON) -m venv .tools/clients
-	$(CLIENTS_PY) -m pip install --quiet -e '.[clients]'
+	$(CLIENTS_PY) -m pip install --quiet -c $(LOCK) -e '.[clients]'
 	touch $(CLIENTS_STAMP)
 
-$(INSTRUCTOR_PY):
-	$(PYTHON) -m venv .tools/clients-instructor
-	$(INSTRUCTOR_PY) -m pip install --quiet "instructor==$(INSTRUCTOR_VERSION)"
+$(INSTRUCTOR_STAMP): lock/instructor.in $(INSTRUCTOR_LOCK)
+	test -x $(INSTRUCTOR_PY) || $(PYTHON) -m venv .tools/clients-instructor
+	$(INSTRUCTOR_PY) -m pip install --quiet -c $(INSTRUCTOR_LOCK) -r lock/instructor.in
+	touch $(INSTRUCTOR_STAMP)
 
-clients-env: $(CLIENTS_STAMP) $(INSTRUCTOR_PY)
+$(UV):
+	$(PYTHON) -m venv .tools/uv
+	.tools/uv/bin/python -m pip install --quiet "uv==$(UV_VERSION)"
+
+# Every extra, resolved together for Python >= 3.11 on every platform; then instructor's own.
+lock: $(UV)
+	$(UV) pip compile pyproject.toml lock/tools.in --all-extras $(LOCK_FLAGS) --upgrade -o $(LOCK)
+	$(UV) pip compile lock/instructor.in $(LOCK_FLAGS) --upgrade -o $(INSTRUCTOR_LOCK)
+
+clients-env: $(CLIENTS_STAMP) $(INSTRUCTOR_STAMP)
 
 postman: $(STAMP)
 	$(PY) -m postman.generate
@@ -68,10 +96,23 @@ demo: model
 test: model newman clients-env
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m pytest tests -p no:cacheprovider $(PYTEST_ARGS)
+	PIP_CONSTRAINT=$(CURDIR)/$(LOCK) $(PY) -m pytest tests -p no:cacheprovider $(PYTEST_ARGS)
+
+# The weekly job: a fresh environment with the newest release of every dependency (no lock).
+test-latest: model newman
+	rm -rf $(LATEST) $(LATEST)-clients $(LATEST)-instructor
+	$(PYTHON) -m venv $(LATEST)
+	$(LATEST_PY) -m pip install --quiet --upgrade pip setuptools wheel
+	$(LATEST_PY) -m pip install --quiet --upgrade --upgrade-strategy eager -e '.[all,dev]'
+	$(PYTHON) -m venv $(LATEST)-clients
+	$(LATEST_CLIENTS_PY) -m pip install --quiet --upgrade --upgrade-strategy eager -e '.[clients]'
+	$(PYTHON) -m venv $(LATEST)-instructor
+	$(LATEST_INSTRUCTOR_PY) -m pip install --quiet --upgrade instructor
+	$(LATEST_PY) -m pip list --format=freeze
+	INFERNO_LATEST=1 INFERNO_CLIENTS_PYTHON=$(CURDIR)/$(LATEST_CLIENTS_PY),$(CURDIR)/$(LATEST_INSTRUCTOR_PY) $(LATEST_PY) -m pytest tests -p no:cacheprovider $(THIRD_PARTY) -n auto $(PYTEST_ARGS)
 
 test-fast: model
-	$(PY) -m pytest tests -p no:cacheprovider -m "not slow" -q -n auto $(PYTEST_ARGS)
+	PIP_CONSTRAINT=$(CURDIR)/$(LOCK) $(PY) -m pytest tests -p no:cacheprovider -m "not slow" -q -n auto $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -16,6 +16,7 @@ import pytest
 from compliance import _baseline, _report
 from compliance._failure import ComplianceFailure, exercised, start_check
 from compliance._options import PRESETS, Settings, add_options
+from inferno import safe_report
 
 _SETTINGS_KEY = pytest.StashKey[Settings]()
 
@@ -30,6 +31,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.addinivalue_line("markers", "feature(name): optional server feature the test needs")
     config.addinivalue_line("markers", "clients_area: runs in preset full or with --clients")
+    safe_report.register(config.pluginmanager)  # a failure pytest cannot render is still reported
     settings = Settings.from_config(config)
     config.stash[_SETTINGS_KEY] = settings
     if settings.errors:

@@ -11,8 +11,8 @@ from compliance._capabilities import Capabilities
 from compliance._checks import LONG_PROMPT
 from compliance._failure import ensure, fail
 from compliance._options import Settings
+from compliance._sdk_http import sdk_http_client
 from compliance._shared_rules import SDK
-from compliance._transport import bounded_client
 from compliance.rules import BREAKS_CLIENTS, declare
 
 SDK_MODELS = declare(
@@ -48,7 +48,8 @@ def sdk(settings: Settings) -> Iterator[openai.OpenAI]:
         api_key=settings.api_key or "inferno-no-key",
         timeout=settings.request_timeout,
         max_retries=0,  # retries would hide flaky answers and stretch the deadline
-        http_client=bounded_client(settings.request_timeout),  # deadlines and size limits
+        # Deadlines and size limits, on a client of the SDK's own HTTP library (httpx2 or httpx).
+        http_client=sdk_http_client(settings.request_timeout),
     )
     yield client
     client.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -11,6 +12,8 @@ from email.parser import Parser
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("llama-cpp-python", "sanic", "locust", "gevent")
@@ -111,21 +114,72 @@ def test_my_own_client_fixture(client, request):
 """
 
 
-@pytest.fixture(scope="module")
-def fresh_venv(wheel_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A new virtualenv with the core wheel and pytest-base-url, nothing of the checkout."""
-    folder = tmp_path_factory.mktemp("fresh-venv")
+def _openai_floor(wheel: zipfile.ZipFile) -> str:
+    """The oldest openai the wheel's core requirements allow (`openai>=X`)."""
+    name = next(n for n in wheel.namelist() if n.endswith(".dist-info/METADATA"))
+    metadata = Parser().parsestr(wheel.read(name).decode())
+    for line in metadata.get_all("Requires-Dist") or []:
+        requirement = Requirement(line)
+        if requirement.name == "openai" and not requirement.marker:
+            floors = [s.version for s in requirement.specifier if s.operator == ">="]
+            assert floors, f"openai has no lower bound in the core requirements: {line}"
+            return floors[0]
+    raise AssertionError("openai is not a core requirement")
+
+
+def _constraints_without(package: str, folder: Path) -> dict[str, str]:
+    """The environment pip runs with: the lock that `make test` exports (PIP_CONSTRAINT), less
+    `package`, whose version the caller picks; nothing when no lock is in force (test-latest)."""
+    lock = os.environ.get("PIP_CONSTRAINT")
+    if not lock:
+        return {}
+    kept = [
+        line
+        for line in Path(lock).read_text().splitlines()
+        if line.split("==")[0].strip().lower() != package
+    ]
+    filtered = folder / "constraints.txt"
+    filtered.write_text("\n".join(kept) + "\n")
+    return {"PIP_CONSTRAINT": str(filtered)}
+
+
+def _venv_with(wheel_path: Path, folder: Path, *extra: str) -> Path:
+    """A new virtualenv with the core wheel, pytest-base-url and `extra`, nothing of the
+    checkout."""
     venv.create(folder, with_pip=True)
     python = folder / "bin" / "python"
+    env = {**os.environ, **_constraints_without("openai", folder)}
     subprocess.run(
         [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-         str(wheel_path), "pytest-base-url>=2.1"],
+         str(wheel_path), "pytest-base-url>=2.1", *extra],
         check=True,
         timeout=PIP_TIMEOUT_S,
         cwd=folder,
         capture_output=True,
+        env=env,
     )  # fmt: skip
     return python
+
+
+@pytest.fixture(scope="module")
+def fresh_venv(wheel_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The newest end of the openai range: what pip picks (the locked version under `make
+    test`, the newest release under `make test-latest`)."""
+    folder = tmp_path_factory.mktemp("fresh-venv")
+    if os.environ.get("PIP_CONSTRAINT"):
+        lock = Path(os.environ["PIP_CONSTRAINT"]).read_text().splitlines()
+        pinned = [line.split(";")[0].strip() for line in lock if line.startswith("openai==")]
+        return _venv_with(wheel_path, folder, *pinned)
+    return _venv_with(wheel_path, folder)
+
+
+@pytest.fixture(scope="module")
+def oldest_venv(
+    wheel_path: Path, wheel: zipfile.ZipFile, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The oldest end of the openai range: the floor `pyproject.toml` declares."""
+    folder = tmp_path_factory.mktemp("oldest-openai-venv")
+    return _venv_with(wheel_path, folder, f"openai=={_openai_floor(wheel)}")
 
 
 def _run(python: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -155,14 +209,51 @@ def test_installed_plugin_leaves_unrelated_runs_alone(fresh_venv: Path, tmp_path
     assert "preset(name)" not in markers.stdout
 
 
+def _installed_openai(python: Path) -> str:
+    code = "import openai; print(openai.__version__)"
+    run = subprocess.run([str(python), "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    return run.stdout.strip()
+
+
+# The SDK checks that must have run, not been skipped, at each end of the range.
+SDK_CHECKS = (
+    "test_sdk.py::test_sdk_chat",
+    "test_sdk.py::test_sdk_chat_stream",
+    "test_sdk.py::test_sdk_embeddings",
+    "test_responses_sdk.py::test_sdk_responses_stream",
+    "test_clients.py::test_client_flow[openai-stream-helper]",
+    "test_clients.py::test_client_flow[openai-parse]",
+)
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize("end", ["oldest", "newest"])
 def test_installed_suite_runs_beside_pytest_base_url(
-    fresh_venv: Path, tmp_path: Path, base_url: str
+    end: str,
+    request: pytest.FixtureRequest,
+    wheel: zipfile.ZipFile,
+    tmp_path: Path,
+    base_url: str,
 ) -> None:
+    """The suite and the openai flows of the clients area pass with the SDK at both ends of
+    the range `pyproject.toml` declares."""
+    python: Path = request.getfixturevalue("oldest_venv" if end == "oldest" else "fresh_venv")
+    version = _installed_openai(python)
+    if end == "oldest":
+        assert Version(version) == Version(_openai_floor(wheel))
+    report = tmp_path / "report"
     run = _run(
-        fresh_venv, "--pyargs", "compliance", "--base-url", base_url, "--preset", "core", "-q",
+        python, "--pyargs", "compliance", "--base-url", base_url, "--preset", "extended",
+        "--clients", "--report", str(report), "-q",
         cwd=tmp_path,
     )  # fmt: skip
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert run.returncode == 0, f"openai {version}\n" + run.stdout[-3000:] + run.stderr[-2000:]
     assert "Inferno compliance summary" in run.stdout, run.stdout + run.stderr
     assert "failed" not in run.stdout.splitlines()[-1]
+    outcomes = {
+        r["test_id"]: r["outcome"]
+        for r in json.loads((report / "report.json").read_text())["results"]
+    }
+    for check in SDK_CHECKS:
+        assert outcomes.get(check) == "passed", f"openai {version}: {check} {outcomes.get(check)}"

@@ -48,6 +48,8 @@ def test_reference_server_passes_full_preset(
         "--preset", "full", "--profile", profile, "--fuzz-seed", FUZZ_SEEDS[profile],
         "--report", str(tmp_path),
     ]  # fmt: skip
+    if os.environ.get("INFERNO_CLIENTS_PYTHON"):  # make test-latest: the newest client libraries
+        command += ["--clients-python", os.environ["INFERNO_CLIENTS_PYTHON"]]
     proc = subprocess.run(
         command, cwd=ROOT, capture_output=True, text=True, timeout=600, env=clean, check=False
     )

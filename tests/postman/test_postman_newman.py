@@ -17,7 +17,8 @@ from postman import COLLECTION_FILE, ENVIRONMENT_FILE, PACKAGE_DIR
 pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
 
 ROOT = Path(__file__).resolve().parents[2]
-NEWMAN_VERSION = "6.2.2"  # the Makefile's `newman` target pins the same version
+NEWMAN_LOCK = ROOT / "lock" / "newman"  # package.json and package-lock.json: exact versions
+NEWMAN_VERSION = json.loads((NEWMAN_LOCK / "package.json").read_text())["dependencies"]["newman"]
 NEWMAN_PREFIX = ROOT / ".tools" / "newman"
 NEWMAN = NEWMAN_PREFIX / "node_modules" / ".bin" / "newman"
 REPORT = ROOT / "test-artifacts" / "newman-report.json"
@@ -35,15 +36,17 @@ def _installed_version() -> str | None:
 
 @pytest.fixture(scope="module")
 def newman() -> Path:
-    """newman at the pinned version, installed under .tools/ (never globally) when missing."""
+    """newman at the locked version, installed under .tools/ (never globally) when missing."""
     if _installed_version() == NEWMAN_VERSION:
         return NEWMAN
     npm = shutil.which("npm")
     if npm is None:
         pytest.skip("npm is not installed: cannot install newman to run the Postman collection")
+    NEWMAN_PREFIX.mkdir(parents=True, exist_ok=True)
+    for name in ("package.json", "package-lock.json"):
+        shutil.copyfile(NEWMAN_LOCK / name, NEWMAN_PREFIX / name)
     subprocess.run(
-        [npm, "install", "--silent", "--no-audit", "--no-fund", "--prefix", str(NEWMAN_PREFIX),
-         f"newman@{NEWMAN_VERSION}"],
+        [npm, "ci", "--silent", "--no-audit", "--no-fund", "--prefix", str(NEWMAN_PREFIX)],
         cwd=ROOT,
         check=True,
         timeout=INSTALL_TIMEOUT_S,

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import openai
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
@@ -22,6 +23,9 @@ from inferno.sse import parse as parse_sse
 
 MODEL = "inferno-tiny"
 TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+# The SDK gets a plain number: it builds the Timeout of its own HTTP library (httpx2 in
+# openai 3.x), which refuses an httpx.Timeout.
+SDK_TIMEOUT_S = 30.0
 CHAT = "/v1/chat/completions"
 COMPLETIONS = "/v1/completions"
 EMBEDDINGS = "/v1/embeddings"
@@ -46,6 +50,13 @@ ANY = object()  # "do not check this field"
 
 def client(base_url: str, **kwargs: Any) -> httpx.Client:
     return httpx.Client(base_url=base_url, timeout=TIMEOUT, **kwargs)
+
+
+def sdk_client(base_url: str, api_key: str = "unused") -> openai.OpenAI:
+    """The official openai SDK against a reference server root: no retries, a plain timeout."""
+    return openai.OpenAI(
+        base_url=f"{base_url}/v1", api_key=api_key, max_retries=0, timeout=SDK_TIMEOUT_S
+    )
 
 
 def chat_body(**overrides: Any) -> dict[str, Any]:

@@ -16,12 +16,12 @@ from tests.reference_server._assertions import (
     EMBEDDINGS,
     HELLO,
     MODEL,
-    TIMEOUT,
     chat_body,
     client,
     completion_body,
     error_body,
     json_body,
+    sdk_client,
 )
 
 KEYS = ("k1-flag-key", "k2-flag-key")
@@ -103,16 +103,12 @@ def test_health_stays_open(http: httpx.Client) -> None:
 
 def test_sdk_raises_authentication_error(server: ServerProcess) -> None:
     for key in (WRONG, "sk-" + KEYS[0]):
-        sdk = openai.OpenAI(
-            base_url=f"{server.base_url}/v1", api_key=key, max_retries=0, timeout=TIMEOUT
-        )
+        sdk = sdk_client(server.base_url, key)
         with pytest.raises(openai.AuthenticationError) as caught:
             sdk.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=2)
         error_body(caught.value.response, 401, "createChatCompletion")
         assert caught.value.type == "authentication_error"
-    ok = openai.OpenAI(
-        base_url=f"{server.base_url}/v1", api_key=KEYS[1], max_retries=0, timeout=TIMEOUT
-    )
+    ok = sdk_client(server.base_url, KEYS[1])
     reply = ok.chat.completions.create(model=MODEL, messages=HELLO, max_tokens=2)
     assert reply.choices[0].message.role == "assistant"
 

@@ -16,12 +16,12 @@ from tests.reference_server._assertions import (
     EMBEDDINGS,
     HELLO,
     MODEL,
-    TIMEOUT,
     chat_body,
     client,
     completion_body,
     error_body,
     json_body,
+    sdk_client,
 )
 
 OPS = {CHAT: "createChatCompletion", COMPLETIONS: "createCompletion", EMBEDDINGS: "createEmbedding"}
@@ -277,9 +277,7 @@ def test_work_beyond_the_token_budget_is_507(limited: httpx.Client) -> None:
 
 
 def test_sdk_maps_413_and_507(limited: httpx.Client) -> None:
-    sdk = openai.OpenAI(
-        base_url=f"{limited.base_url}/v1", api_key="unused", max_retries=0, timeout=TIMEOUT
-    )
+    sdk = sdk_client(limited.base_url)
     with pytest.raises(openai.APIStatusError) as too_large:
         sdk.chat.completions.create(model=MODEL, messages=HELLO, user="x" * 2000)
     error_body(too_large.value.response, 413, OPS[CHAT])

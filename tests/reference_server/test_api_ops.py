@@ -19,7 +19,6 @@ from tests.reference_server._assertions import (
     EMBEDDINGS,
     HELLO,
     MODEL,
-    TIMEOUT,
     chat_body,
     client,
     completion_body,
@@ -27,6 +26,7 @@ from tests.reference_server._assertions import (
     json_body,
     metric,
     scrape,
+    sdk_client,
     sse_chunks,
     wait_idle,
 )
@@ -204,9 +204,7 @@ def test_other_models_keep_serving_beside_a_broken_one(half_broken: httpx.Client
     assert json_body(good, "createChatCompletion")["model"] == "good"
     broken = half_broken.post(CHAT, json=chat_body(model="broken", max_tokens=2))
     error_body(broken, 503, "createChatCompletion")
-    sdk = openai.OpenAI(
-        base_url=f"{half_broken.base_url}/v1", api_key="unused", max_retries=0, timeout=TIMEOUT
-    )
+    sdk = sdk_client(half_broken.base_url)
     with pytest.raises(openai.InternalServerError) as caught:
         sdk.chat.completions.create(model="broken", messages=HELLO, max_tokens=2)
     error_body(caught.value.response, 503, "createChatCompletion")

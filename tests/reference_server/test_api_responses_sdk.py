@@ -8,15 +8,13 @@ from collections.abc import Iterator
 import openai
 import pytest
 
-from tests.reference_server._assertions import MODEL, TIMEOUT
+from tests.reference_server._assertions import MODEL, sdk_client
 from tests.reference_server._responses import ADD_TOOL, FORCE_ADD
 
 
 @pytest.fixture(scope="module")
 def sdk(base_url: str) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(
-        base_url=f"{base_url}/v1", api_key="unused", max_retries=0, timeout=TIMEOUT
-    ) as c:
+    with sdk_client(base_url) as c:
         yield c
 
 

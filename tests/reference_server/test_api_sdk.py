@@ -16,20 +16,18 @@ from tests.reference_server._assertions import (
     EMBEDDINGS,
     HELLO,
     MODEL,
-    TIMEOUT,
     chat_body,
     check_schema,
     client,
     error_body,
     json_body,
+    sdk_client,
 )
 
 
 @pytest.fixture(scope="module")
 def sdk(base_url: str) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(
-        base_url=f"{base_url}/v1", api_key="unused", max_retries=0, timeout=TIMEOUT
-    ) as c:
+    with sdk_client(base_url) as c:
         yield c
 
 
