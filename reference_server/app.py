@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
+import sys
 import time
 
 from sanic import Request, Sanic, json
@@ -24,6 +26,7 @@ from .responses_store import ResponseStore
 from .routes import chat, completions, embeddings, models, ops, responses, websocket
 
 log = logging.getLogger("reference_server")
+LOAD_POLL_S = 0.05  # how often the load watcher looks at models still loading
 
 
 class EnvelopeErrorHandler(ErrorHandler):
@@ -87,6 +90,7 @@ def create_app(
     app.config.NOISY_EXCEPTIONS = False
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.ctx.config = config
+    app.ctx.exit_code = 0  # what `serve` returns once the server stops
     app.ctx.metrics = Metrics()
     app.ctx.registry = ModelRegistry(config, engine_factory=engine_factory)
     app.ctx.responses = ResponseStore(config.responses_store)
@@ -124,6 +128,10 @@ def create_app(
         ):
             specs.request_validator(operation, config.validation_profile)
 
+    @app.after_server_start
+    async def _watch_loads(app: Sanic) -> None:
+        app.add_task(_report_load_failures(app), name="inferno-load-watch")
+
     @app.after_server_stop
     async def _stop_models(app: Sanic) -> None:
         app.ctx.registry.stop()
@@ -155,6 +163,38 @@ def create_app(
         _compress(request, response, config.compression_min_bytes)
 
     return app
+
+
+async def _report_load_failures(app: Sanic) -> None:
+    """Says why a model failed to load. A server with only that model has nothing to serve: it
+    stops with exit code 1, as llama-server does; beside other models, the failure is logged and
+    shown in /health, and requests naming it get a 503 with the reason."""
+    # Sanic only stops cleanly once it serves: a stop during its startup events is lost.
+    while not app.state.is_running:
+        await asyncio.sleep(LOAD_POLL_S)
+    models = list(app.ctx.registry)
+    pending = list(models)
+    while pending:
+        for served in list(pending):
+            worker = served.worker
+            error = worker.load_error
+            if error is None and not worker.ready:
+                continue
+            pending.remove(served)
+            if error is None:
+                continue
+            if len(models) == 1:
+                print(
+                    f"error: model '{served.model_id}' failed to load: {error}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                app.ctx.exit_code = 1
+                app.stop()
+                return
+            log.error("model '%s' failed to load: %s", served.model_id, error)
+        if pending:
+            await asyncio.sleep(LOAD_POLL_S)
 
 
 def _compress(request: Request, response: HTTPResponse, min_bytes: int) -> None:

@@ -10,15 +10,22 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .config import ModelConfig, ServerConfig, load_model_file
+from . import _flags
+from ._flags import API_KEYS_ENV, MAX_PARALLEL, MAX_THREADS, FlagError, integer, seconds
+from .config import ModelConfig, ServerConfig
 
 if TYPE_CHECKING:
     from .registry import EngineFactory
 
-API_KEYS_ENV = "INFERNO_API_KEYS"
+__all__ = ["API_KEYS_ENV", "build_parser", "config_from_args", "config_from_argv", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
+    return _build_parsers()[0]
+
+
+def _build_parsers() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    """The command line and its `serve` subcommand (which refuses bad settings by name)."""
     parser = argparse.ArgumentParser(
         prog="python -m reference_server",
         description="Inferno reference server: an OpenAI-compatible API over llama.cpp.",
@@ -36,82 +43,88 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", default="127.0.0.1", help="bind address (default: 127.0.0.1)")
     serve.add_argument(
-        "--port", type=int, default=8000, help="port; 0 picks a free one (default: 8000)"
+        "--port",
+        type=integer(0, 65535),
+        default=8000,
+        help="port; 0 picks a free one (default: 8000)",
     )
     serve.add_argument(
         "--n-ctx",
-        type=int,
+        type=integer(0, _flags.KV_CELLS_MAX),
         default=0,
-        help="context window of each sequence in tokens (default: 0 = the model's own)",
+        help="context window of each sequence in tokens, at most the model's trained context "
+        "and at least --parallel (default: 0 = the model's own)",
     )
     serve.add_argument(
         "--n-gpu-layers",
-        type=int,
+        type=integer(-1, _flags.INT32_MAX),
         default=0,
         help="layers offloaded to the GPU; -1 = all (default: 0, CPU only)",
     )
     serve.add_argument(
         "--threads",
-        type=int,
+        type=integer(1, MAX_THREADS, "ggml's thread limit"),
         default=None,
-        help="CPU threads per model (default: all cores; 1 for models under 64 MiB)",
+        help=f"CPU threads per model, 1 to {MAX_THREADS} (default: all cores; 1 for models "
+        "under 64 MiB)",
     )
     serve.add_argument(
         "--parallel",
-        type=_positive,
+        type=integer(1, MAX_PARALLEL, _flags.PARALLEL_WHY),
         default=4,
         help="sequences per model decoded together in one batch, like llama-server's -np; "
-        "a request with n choices uses up to n of them (default: 4)",
+        f"a request with n choices uses up to n of them; 1 to {MAX_PARALLEL} (default: 4)",
     )
     serve.add_argument(
         "--n-batch",
-        type=_positive,
+        type=integer(1, _flags.INT32_MAX),
         default=512,
         help="most tokens one decode step carries: the next token of every running sequence "
-        "plus prompt chunks (default: 512)",
+        "plus prompt chunks, so at least --parallel (default: 512)",
     )
     serve.add_argument(
         "--api-key",
         action="append",
+        type=_flags.api_key,
         default=[],
         help=f"accepted bearer key, repeatable; also ${API_KEYS_ENV} "
         "(comma-separated). Without keys, no auth.",
     )
     serve.add_argument(
         "--max-body-bytes",
-        type=int,
+        type=integer(1),
         default=8 * 1024 * 1024,
         help="largest request body; larger gets 413 (default: 8 MiB)",
     )
     serve.add_argument(
         "--max-queue",
-        type=int,
+        type=integer(0),
         default=16,
         help="requests that may wait for a sequence per model; more are shed with 429 "
         "(default: 16)",
     )
     serve.add_argument(
         "--stream-stall-timeout",
-        type=float,
+        type=seconds(),
         default=30.0,
         help="abort a stream whose client stops reading this long (default: 30 s)",
     )
     serve.add_argument(
         "--request-timeout",
-        type=float,
+        type=seconds(),
         default=600.0,
         help="deadline for one request (default: 600 s)",
     )
     serve.add_argument(
         "--max-budget-tokens",
-        type=int,
+        type=integer(0),
         default=0,
         help="largest n × (prompt + max_tokens) one request may hold; more gets "
         "507 (default: 0 = only the context window limits)",
     )
     serve.add_argument(
         "--stream-batch-ms",
-        type=float,
+        type=seconds(allow_zero=True, scale=0.001),
         default=0.0,
         help="coalesce tokens produced within N ms into one stream event; the first token is "
         "never delayed (default: 0: no waiting; text that already queued up for a busy reader "
@@ -119,25 +132,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--sse-keepalive-s",
-        type=float,
+        type=seconds(),
         default=15.0,
         help="send an SSE comment this often while a stream waits (default: 15 s)",
     )
     serve.add_argument(
         "--compression-min-bytes",
-        type=int,
+        type=integer(0),
         default=512,
         help="bodies smaller than this are not compressed (default: 512)",
     )
     serve.add_argument(
         "--stream-buffer",
-        type=int,
+        type=integer(1),
         default=32,
         help="events one stream may buffer before its sequence sits out of the batch (default: 32)",
     )
     serve.add_argument(
         "--responses-store",
-        type=int,
+        type=integer(0),
         default=1024,
         help="stored responses kept in memory for retrieval and previous_response_id; the least "
         "recently used is evicted (default: 1024; 0 stores none)",
@@ -148,13 +161,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="load weights as stored, without llama.cpp's CPU-specific repacking (a workaround "
         "for CPUs whose repacked kernels crash; slower on most)",
     )
-    serve.add_argument("--log-level", default="WARNING", help="logging level (default: WARNING)")
+    serve.add_argument(
+        "--log-level",
+        type=_flags.log_level,
+        default="WARNING",
+        help="logging level (default: WARNING)",
+    )
     tiny = sub.add_parser("tiny-model", help="generate the tiny model (if needed), print its path")
     tiny.add_argument("--cache-dir", type=Path, default=None)
-    return parser
+    return parser, serve
 
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
+    """The settings of parsed `serve` flags; FlagError names the flag (or --config entry) whose
+    value cannot serve. Model files are not opened, beyond reading a GGUF's header."""
     defaults = ModelConfig(
         model_id=args.model_id or _default_model_id(args.model),
         path=args.model,
@@ -164,9 +184,12 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         parallel=args.parallel,
         n_batch=args.n_batch,
     )
-    models = load_model_file(args.config, defaults) if args.config else (defaults,)
-    keys = list(args.api_key)
-    keys += [k.strip() for k in os.environ.get(API_KEYS_ENV, "").split(",") if k.strip()]
+    if args.config:
+        models = _flags.load_model_file(args.config, defaults)
+    else:
+        _flags.check_model(defaults)
+        models = (defaults,)
+    keys = list(args.api_key) + _flags.env_api_keys(os.environ.get(API_KEYS_ENV, ""))
     return ServerConfig(
         models=models,
         host=args.host,
@@ -186,6 +209,24 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
     )
 
 
+def config_from_argv(argv: list[str]) -> ServerConfig:
+    """What `serve ARGV` would run, checked as `main` checks it: bad settings exit 2 with
+    argparse's usage and an error naming the flag; no model loads."""
+    parser, serve_parser = _build_parsers()
+    return _checked_config(serve_parser, parser.parse_args(["serve", *argv]))
+
+
+def _checked_config(
+    serve_parser: argparse.ArgumentParser, args: argparse.Namespace
+) -> ServerConfig:
+    try:
+        config = config_from_args(args)
+        _flags.check_paths(config.models, args.config)
+    except FlagError as exc:
+        serve_parser.error(str(exc))  # exits 2
+    return config
+
+
 def _default_model_id(path: str) -> str:
     if path == "tiny":
         from .tiny_model import TINY_MODEL_ID
@@ -194,16 +235,13 @@ def _default_model_id(path: str) -> str:
     return Path(path).stem
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def main(argv: list[str] | None = None, *, engine_factory: EngineFactory | None = None) -> int:
-    """The command line. `engine_factory` replaces the llama.cpp engine (tests only)."""
-    args = build_parser().parse_args(argv)
+    """The command line. `engine_factory` replaces the llama.cpp engine (tests only).
+
+    Settings that cannot serve exit 2 (argparse's SystemExit) before any model loads; a model
+    that fails to load makes a single-model server return 1."""
+    parser, serve_parser = _build_parsers()
+    args = parser.parse_args(argv)
     if args.command == "tiny-model":
         try:
             from .tiny_model import ensure_tiny_model
@@ -213,12 +251,8 @@ def main(argv: list[str] | None = None, *, engine_factory: EngineFactory | None 
 
         print(ensure_tiny_model(args.cache_dir))
         return 0
-    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
-    try:
-        config = config_from_args(args)
-    except (OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    config = _checked_config(serve_parser, args)
+    logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s")
     return serve(config, engine_factory=engine_factory)
 
 
@@ -244,15 +278,19 @@ def serve(config: ServerConfig, *, engine_factory: EngineFactory | None = None) 
     app = create_app(config, engine_factory=engine_factory)
     try:
         sock = _listen(config.host, config.port)
-    except OSError as exc:
-        print(f"error: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr)
+    except (OSError, ValueError) as exc:  # ValueError: a host name that cannot be encoded
+        print(
+            f"error: argument --host/--port: cannot listen on {config.host}:{config.port}: {exc}",
+            file=sys.stderr,
+        )
         return 2
     # With --port 0 the kernel picks the port; this line is how a launcher learns it.
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     print(f"Inferno reference server on http://{shown}:{port}/v1", flush=True)
     app.run(sock=sock, single_process=True, access_log=False, motd=False)
-    return 0
+    # 1 when the only model failed to load (app.py stops the server then).
+    return app.ctx.exit_code
 
 
 def _listen(host: str, port: int) -> socket.socket:

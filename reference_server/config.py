@@ -1,12 +1,9 @@
-"""Server settings: one `ServerConfig` from flags, optionally with several models from a file."""
+"""Server settings: one `ServerConfig` from flags, optionally with several models from a file
+(read and checked by `_flags`)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
-
-import yaml
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,32 +38,3 @@ class ServerConfig:
     validation_profile: str = "strict"
     no_repack: bool = False  # the reference server also enforces the stricter rules
     extra: dict = field(default_factory=dict)
-
-
-def load_model_file(path: Path, defaults: ModelConfig) -> tuple[ModelConfig, ...]:
-    """Reads `--config FILE` (YAML or JSON): {"models": [{"id", "path", "n_ctx", ...}, ...]}."""
-    text = path.read_text(encoding="utf-8")
-    data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    entries = (data or {}).get("models") if isinstance(data, dict) else None
-    if not isinstance(entries, list) or not entries:
-        raise ValueError(f"{path}: expected a non-empty 'models' list")
-    models = []
-    for i, entry in enumerate(entries):
-        if not isinstance(entry, dict) or "path" not in entry:
-            raise ValueError(f"{path}: models[{i}] needs a 'path'")
-        models.append(
-            ModelConfig(
-                model_id=str(entry.get("id") or Path(str(entry["path"])).stem),
-                path=str(entry["path"]),
-                n_ctx=int(entry.get("n_ctx", defaults.n_ctx)),
-                n_gpu_layers=int(entry.get("n_gpu_layers", defaults.n_gpu_layers)),
-                threads=entry.get("threads", defaults.threads),
-                owned_by=str(entry.get("owned_by", defaults.owned_by)),
-                parallel=int(entry.get("parallel", defaults.parallel)),
-                n_batch=int(entry.get("n_batch", defaults.n_batch)),
-            )
-        )
-    ids = [m.model_id for m in models]
-    if len(set(ids)) != len(ids):
-        raise ValueError(f"{path}: model ids must be unique, got {ids}")
-    return tuple(models)

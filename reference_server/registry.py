@@ -103,12 +103,7 @@ class ModelRegistry:
         if model is None:
             raise model_not_found(str(model_id))
         if model.worker.load_error is not None:
-            raise ApiError(
-                503,
-                f"model '{model_id}' failed to load: {model.worker.load_error}",
-                code="model_unavailable",
-                error_type="server_error",
-            )
+            raise load_failure(model)
         if not model.worker.ready:
             raise ApiError(
                 503,
@@ -117,6 +112,18 @@ class ModelRegistry:
                 headers={"Retry-After": "1"},
             )
         return model
+
+
+def load_failure(model: ServedModel) -> ApiError:
+    """The answer to a request naming a model that failed to load: 503, with the loader's
+    reason (the model exists in the configuration, so it is not a 404)."""
+    return ApiError(
+        503,
+        f"model '{model.model_id}' failed to load: {model.worker.load_error}",
+        param="model",
+        code="model_unavailable",
+        error_type="server_error",
+    )
 
 
 SMALL_MODEL_BYTES = 64 * 1024 * 1024

@@ -102,13 +102,18 @@ def test_bad_config_file_exits_2(
 ) -> None:
     path = tmp_path / "models.yaml"
     path.write_text(text, encoding="utf-8")
-    assert main(["serve", "--config", str(path)]) == 2
-    assert "error:" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:
+        main(["serve", "--config", str(path)])
+    assert exited.value.code == 2
+    assert "error: argument --config:" in capsys.readouterr().err
 
 
 def test_missing_model_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["serve", "--model", str(tmp_path / "missing.gguf")]) == 2
-    assert "missing.gguf" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:
+        main(["serve", "--model", str(tmp_path / "missing.gguf")])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "error: argument --model:" in err and "missing.gguf" in err
 
 
 def test_tiny_model_command_prints_the_model_path(capsys: pytest.CaptureFixture[str]) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from . import _probes
+from ._load_log import capture_errors, reason
 from ._sampling import SamplerChain, token_logprob
 from ._vocab import Vocabulary, read_metadata
 from .backend import KvCacheFull, ModelFacts, StepBatch
@@ -77,9 +78,10 @@ class LlamaBackend:
         llama_cpp.llama_backend_init()
         params = llama_cpp.llama_model_default_params()
         params.n_gpu_layers = options.n_gpu_layers
-        self._model = llama_cpp.llama_model_load_from_file(options.model_path.encode(), params)
+        with capture_errors(llama_cpp) as errors:
+            self._model = llama_cpp.llama_model_load_from_file(options.model_path.encode(), params)
         if not self._model:
-            raise ValueError(f"llama.cpp could not load {options.model_path}")
+            raise ValueError(f"llama.cpp could not load {options.model_path}: {reason(errors)}")
         self._ctx = self._embed_ctx = None
         try:
             self.vocab = Vocabulary(self._model)
@@ -150,11 +152,16 @@ class LlamaBackend:
             if f"{arch}.pooling_type" not in self.metadata:
                 params.pooling_type = llama_cpp.LLAMA_POOLING_TYPE_MEAN
         else:
-            # One logits row per sequence per step, not one per batch token.
-            params.n_outputs_max = min(n_seq, n_batch)
-        ctx = llama_cpp.llama_init_from_model(self._model, params)
+            # One logits row per sequence per step, not one per batch token. llama.cpp reserves
+            # a row for every sequence id (the padding one included) and asserts that many fit,
+            # whatever the batch size: fewer aborted the process.
+            params.n_outputs_max = n_seq
+        with capture_errors(llama_cpp) as errors:
+            ctx = llama_cpp.llama_init_from_model(self._model, params)
         if not ctx:
-            raise ValueError(f"llama.cpp could not create a context of {n_ctx} tokens")
+            raise ValueError(
+                f"llama.cpp could not create a context of {n_ctx} tokens: {reason(errors)}"
+            )
         return ctx
 
     # -- token facts ---------------------------------------------------------------------------

@@ -30,6 +30,8 @@ async def health(request: Request) -> HTTPResponse:
             "load": flow.load_state(flow.utilisation(worker)),
             "cancelled": worker.cancelled_jobs,
         }
+        if worker.load_error is not None:
+            models[served.model_id]["error"] = str(worker.load_error)
     ready = registry.ready
     load, peak = flow.server_state(m.worker for m in registry)
     body = {

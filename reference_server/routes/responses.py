@@ -190,6 +190,8 @@ def _limit(raw: str | None) -> int:
 async def count_input_tokens(request: Request) -> HTTPResponse:
     body = read_request(request, "countResponseInputTokens")
     if not body.get("model"):
-        body = {**body, "model": next(iter(request.app.ctx.registry)).model_id}
+        registry = request.app.ctx.registry
+        loaded = (m for m in registry if m.worker.load_error is None)
+        body = {**body, "model": next(loaded, next(iter(registry))).model_id}
     _, _, tokens = _prompt(request, body)
     return json({"object": "response.input_tokens", "input_tokens": len(tokens)})
