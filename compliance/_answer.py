@@ -3,6 +3,9 @@ once and run in both modes (a `mode` parameter), so no rule is checked one way o
 
 A stream is first held to the SSE contract (`stream_chunks`), then its deltas are joined per
 choice index into the same shape a plain answer has: text, finish reasons, tool calls, logprobs.
+An answer without a choice fails `answer.empty` where a check reads one (`first`,
+`require_choices`), and one whose first choice says nothing fails it where a check compares what
+it says (`said`).
 """
 
 from __future__ import annotations
@@ -10,10 +13,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
+
 from compliance._checks import expect_ok, stream_chunks
 from compliance._client import ApiClient, Exchange
+from compliance._failure import ensure, fail
+from compliance._shared_rules import EMPTY
 
 MODES = ("plain", "stream")
+# Where local servers put what a reasoning model thinks (OpenAI's chat API sends none of it).
+REASONING_FIELDS = ("reasoning_content", "reasoning")
 ROUTES = {
     "chat": ("/chat/completions", "createChatCompletion"),
     "completions": ("/completions", "createCompletion"),
@@ -26,7 +35,6 @@ class ToolCall:
     id: str | None
     name: str
     arguments: Any  # a str when every fragment was a string; otherwise what came
-    fragments: int = 1  # how many pieces the arguments came in (streams)
 
 
 @dataclass
@@ -37,6 +45,7 @@ class Choice:
     finish_reasons: list[str] = field(default_factory=list)
     tool_calls: list[ToolCall] = field(default_factory=list)
     logprobs: list[Any] = field(default_factory=list)
+    reasoning: str = ""  # what a reasoning model thought (REASONING_FIELDS), joined
 
     @property
     def finish_reason(self) -> str | None:
@@ -53,9 +62,38 @@ class Answer:
     chunks: list[dict[str, Any]] = field(default_factory=list)
     body: dict[str, Any] | None = None
 
+    def require_choices(self) -> list[Choice]:
+        """Every choice, at least one: a check looping over none checks nothing, and one reading
+        the first must not be handed an invented empty choice."""
+        if not self.choices:
+            came = "choices: []"
+            if self.mode == "stream":
+                came = f"{len(self.chunks)} chunks, none with a choice"
+            fail(EMPTY, f"the answer has no choice ({came})", self.exchange, cause=f"{EMPTY}: none")
+        return self.choices
+
     @property
     def first(self) -> Choice:
-        return self.choices[0] if self.choices else Choice(0)
+        return self.require_choices()[0]
+
+    def said(self) -> Choice:
+        """The first choice, which must hold text or a tool call: what a check compares (two
+        empty answers are equal, and prove nothing). A choice whose only text is reasoning is the
+        model's own sign that it spent the limit thinking: the check cannot judge it, and skips."""
+        choice = self.first
+        if not (choice.text or choice.tool_calls) and choice.reasoning:
+            pytest.skip(
+                f"the model spent the token limit reasoning ({len(choice.reasoning)} characters, "
+                "no text): nothing to compare"
+            )
+        ensure(
+            choice.text or choice.tool_calls,
+            EMPTY,
+            f"the first choice holds no text and no tool call (finish {choice.finish_reasons})",
+            self.exchange,
+            cause=f"{EMPTY}: nothing said",
+        )
+        return choice
 
     @property
     def indexes(self) -> list[int]:
@@ -105,6 +143,7 @@ def _plain_choice(kind: str, raw: dict[str, Any]) -> Choice:
     message = raw.get("message") or {}
     choice.content = message.get("content")
     choice.text = choice.content if isinstance(choice.content, str) else ""
+    choice.reasoning = _reasoning(message)
     for position, call in enumerate(message.get("tool_calls") or []):
         fn = call.get("function") or {}
         choice.tool_calls.append(
@@ -132,24 +171,29 @@ def _joined(kind: str, chunks: list[dict[str, Any]]) -> list[Choice]:
                 continue
             delta = raw.get("delta") or {}
             choice.text += delta.get("content") or ""
+            choice.reasoning += _reasoning(delta)
             if isinstance(logprobs, dict):
                 choice.logprobs += list(logprobs.get("content") or [])
             for fragment in delta.get("tool_calls") or []:
                 _add_fragment(calls, index, fragment)
     for (index, call_index), call in calls.items():
         choices[index].tool_calls.append(
-            ToolCall(call_index, call["id"], call["name"], call["arguments"], call["fragments"])
+            ToolCall(call_index, call["id"], call["name"], call["arguments"])
         )
     for choice in choices.values():
         choice.content = choice.text
     return [choices[i] for i in sorted(choices)]
 
 
+def _reasoning(part: dict[str, Any]) -> str:
+    return next((part[k] for k in REASONING_FIELDS if isinstance(part.get(k), str)), "")
+
+
 def _add_fragment(calls: dict, choice_index: int, fragment: dict[str, Any]) -> None:
     """Fragments are keyed by their index; name and arguments arrive in string pieces."""
     call = calls.setdefault(
         (choice_index, fragment.get("index")),
-        {"id": None, "name": "", "arguments": "", "fragments": 0},
+        {"id": None, "name": "", "arguments": ""},
     )
     call["id"] = call["id"] or fragment.get("id")
     fn = fragment.get("function") or {}
@@ -157,7 +201,6 @@ def _add_fragment(calls: dict, choice_index: int, fragment: dict[str, Any]) -> N
     arguments = fn.get("arguments")
     if arguments is None:
         return
-    call["fragments"] += 1 if arguments else 0
     if isinstance(arguments, str) and isinstance(call["arguments"], str):
         call["arguments"] += arguments
     else:  # keep what came, so the check can say arguments must be string fragments

@@ -59,8 +59,10 @@ def _names_the_package(module: str) -> bool:
 
 
 def _inside_the_package(path: Path) -> bool:
+    # Any argument may be tried as a path (a -k expression too): one the OS cannot even look up
+    # (a name over its length limit) names no file of the package, and must not end the run.
     try:
         resolved = path.resolve()
+        return resolved.exists() and (resolved == _HERE or _HERE in resolved.parents)
     except OSError:
         return False
-    return resolved.exists() and (resolved == _HERE or _HERE in resolved.parents)

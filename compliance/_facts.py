@@ -99,7 +99,7 @@ def cut_answer(
         body[field] = CUT
         cut = _limited(client, kind, body, mode, profile)
         check_honoured(cut, CUT, field)
-        a, b = cut.first.text, free.first.text
+        a, b = cut.first.text, free.said().text
         if len(a) < len(b):
             ensure(
                 b.startswith(a),
@@ -132,7 +132,7 @@ def stop_answer(
     seen = []
     for prompt in prompts(kind):
         free = ask(client, kind, body_for(kind, model, prompt, max_tokens=FREE), mode, profile)
-        text = free.first.text
+        text = free.said().text
         stop = pick_stop(text)
         if stop is None:
             seen.append(repr(text))
@@ -144,7 +144,8 @@ def stop_answer(
 
 
 def check_stop(stop: str, answer: Answer, free_text: str) -> None:
-    choice = answer.first
+    # The stop sits a few characters into the free text, so the stopped answer says something.
+    choice = answer.said()
     ensure(
         stop not in choice.text,
         STOP_HONOURED,

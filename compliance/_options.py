@@ -44,7 +44,7 @@ _OPTIONS: tuple[tuple[str, str, str | None, str], ...] = (
     ("--fuzz-seed", "INFERNO_FUZZ_SEED", None, "Seed for reproducible fuzzing."),
     ("--request-timeout", "INFERNO_REQUEST_TIMEOUT", "30", "Deadline per request, seconds."),
     ("--report", "INFERNO_REPORT", None, "Directory for report.json/.md/.html."),
-    ("--baseline", "INFERNO_BASELINE", None, "File of known failures (reported, not failing)."),
+    ("--baseline", "INFERNO_BASELINE", None, "Known failures by rule (reported, not failing)."),
     (
         "--clients-python",
         "INFERNO_CLIENTS_PYTHON",
@@ -86,7 +86,7 @@ def add_options(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager
         dest="inferno_update_baseline",
         action="store_true",
         default=False,
-        help="Write the current failures to --baseline FILE.",
+        help="Write the rules failing now, with their tests, to --baseline FILE.",
     )
 
 

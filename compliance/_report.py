@@ -57,7 +57,7 @@ def area_of(test_id: str) -> str:
 class Collector:
     """A pytest plugin object; registered only where results are aggregated."""
 
-    def __init__(self, settings: Settings, baseline: dict[str, str]) -> None:
+    def __init__(self, settings: Settings, baseline: _baseline.Baseline) -> None:
         self.settings = settings
         self.baseline = baseline
         self.results: dict[str, Result] = {}
@@ -109,9 +109,8 @@ class Collector:
         return self.verdict()[1]["check_score"]
 
     def fixed(self) -> list[str]:
-        return sorted(
-            k for k in self.baseline if k in self.results and self.results[k].outcome == "passed"
-        )
+        """Baseline entries that no longer fail (stale): rules that held, tests that passed."""
+        return self.baseline.stale([_as_dict(r) for r in self.results.values()])
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not self.results or not self.settings.base_url:
@@ -150,11 +149,15 @@ class Collector:
         if not self.settings.base_url:
             return
         if self.settings.update_baseline and self.settings.baseline:
-            failures = {
-                r.test_id: _first_line(r.details.get("rule", "") or r.reason)
+            failures = [
+                _baseline.Failure(
+                    r.test_id,
+                    r.details.get("rule"),
+                    _first_line(r.details.get("message") or r.reason),
+                )
                 for r in self.results.values()
                 if r.outcome in ("failed", "known")
-            }
+            ]
             _baseline.write(self.settings.baseline, failures, self.baseline)
         if self.settings.report_dir:
             self.write(Path(self.settings.report_dir))

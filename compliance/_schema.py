@@ -39,13 +39,36 @@ def _leaf_errors(error: jsonschema.ValidationError) -> list[jsonschema.Validatio
     return _leaf_errors(deepest)
 
 
+def _absent_nullable(
+    validator: jsonschema.protocols.Validator, error: jsonschema.ValidationError
+) -> str | None:
+    """The key a `required` error reports absent, where its schema allows null (OpenAI sends
+    such keys as null: `finish_reason` in a chunk, `refusal`); None for any other error."""
+    if error.validator != "required" or not isinstance(error.schema, dict):
+        return None
+    names = [n for n in error.validator_value if f"{n!r} is a required property" == error.message]
+    schema = (error.schema.get("properties") or {}).get(names[0]) if names else None
+    if schema is None:
+        return None
+    nullable = validator.evolve(schema=specs.with_document_refs(schema)).is_valid(None)
+    return names[0] if nullable else None
+
+
+def _message(validator: jsonschema.protocols.Validator, error: jsonschema.ValidationError) -> str:
+    """jsonschema's message, except for a required key that may be null: "'x' is a required
+    property" reads as if any value were missing, where sending null would have done."""
+    name = _absent_nullable(validator, error)
+    return f"{name!r}: key absent (null is allowed)" if name else error.message
+
+
 def explain(validator: jsonschema.protocols.Validator, instance: Any, limit: int = 3) -> list[str]:
     """Human-readable violations: JSON path, the failed keyword (the rule) and the message."""
     errors = sorted(validator.iter_errors(instance), key=lambda e: len(list(e.absolute_path)))
     lines: list[str] = []
     for error in errors[:limit]:
         for leaf in _leaf_errors(error)[:1]:
-            message = leaf.message if len(leaf.message) < 300 else leaf.message[:300] + "..."
+            text = _message(validator, leaf)
+            message = text if len(text) < 300 else text[:300] + "..."
             lines.append(
                 f"at {_json_path(leaf.absolute_path)}: {message} (schema keyword: {leaf.validator})"
             )
@@ -63,7 +86,7 @@ def first_violation(
     leaf = _leaf_errors(errors[0])[0]
     path = re.sub(r"\[\d+\]", "[*]", _json_path(leaf.absolute_path))
     if leaf.validator == "required":
-        what = leaf.message
+        what = _message(validator, leaf)
     elif leaf.validator in ("type", "enum", "const", "format", "minimum", "maximum"):
         what = f"{leaf.validator} {str(leaf.validator_value)[:80]}"
     else:

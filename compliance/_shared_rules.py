@@ -53,6 +53,15 @@ TOOL_ARGUMENTS = declare(
     "function.arguments is a JSON string (fragments of one when streamed) matching the parameters",
     clients=(SDK, LANGCHAIN, PYDANTIC_AI, LITELLM, INSTRUCTOR),
 )
+# An answer that says nothing passes every comparison with another one that says nothing: checks
+# that compare answers, or reason about a stream's content, require a choice (an output item) with
+# text or a tool call first.
+EMPTY = declare(
+    "answer.empty",
+    BREAKS_CLIENTS,
+    "an answer holds a choice (a Responses output item) with text or a tool call",
+    clients=(SDK, LANGCHAIN, LITELLM),
+)
 # A schema violation at these paths breaks a behaviour rule of its own: it is reported there.
 # Areas add their own paths with `report_schema_path_as` when they declare the rule.
 SCHEMA_PATHS = {

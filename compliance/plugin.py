@@ -38,7 +38,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError("; ".join(settings.errors))
     # Only the controller (not xdist workers) aggregates results and writes files.
     if not hasattr(config, "workerinput"):
-        known = _baseline.load(settings.baseline) if settings.baseline else {}
+        known = _baseline.load(settings.baseline) if settings.baseline else _baseline.Baseline()
         config.pluginmanager.register(_report.Collector(settings, known), "inferno-report")
 
 
@@ -98,8 +98,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             report.user_properties.append((f"inferno_{key}", value))
     settings = settings_of(item.config)
     if report.failed and settings.baseline and not settings.update_baseline:
+        failure = call.excinfo.value if call.excinfo is not None else None
+        rule = failure.rule.id if isinstance(failure, ComplianceFailure) else None
         known = _baseline.cached(settings.baseline)
-        reason = known.get(_baseline.key(item.nodeid))
+        reason = known.known(_baseline.key(item.nodeid), rule)
         if reason is not None:
             # Reported as an expected failure: visible, but does not fail the run.
             report.outcome = "skipped"

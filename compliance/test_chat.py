@@ -158,7 +158,7 @@ def test_temperature_zero_is_deterministic(
 ) -> None:
     first = ask(client, "chat", chat_body(model), "plain", settings.profile)
     second = ask(client, "chat", chat_body(model), "plain", settings.profile)
-    a, b = first.first.content, second.first.content
+    a, b = first.said().content, second.said().content
     ensure(a == b, DETERMINISM, f"two temperature-0 answers differ: {a!r} / {b!r}", second.exchange)
 
 
@@ -170,7 +170,7 @@ def test_same_seed_is_deterministic(
     body = chat_body(model, temperature=1.0, seed=4242)
     first = ask(client, "chat", body, mode, settings.profile)
     second = ask(client, "chat", body, mode, settings.profile)
-    a, b = first.first.text, second.first.text
+    a, b = first.said().text, second.said().text
     ensure(a == b, SEED, f"same seed gave different answers: {a!r} / {b!r}", second.exchange)
 
 

@@ -87,6 +87,7 @@ def test_legacy_logprobs_shape(
     caps.need("logprobs")
     answer = _complete(client, settings.profile, completion_body(model, max_tokens=4, logprobs=2))
     body, ex = answer.body or {}, answer.exchange
+    answer.require_choices()  # none: answer.empty, named as such
     lp = body["choices"][0].get("logprobs")
     ensure(isinstance(lp, dict), LOGPROBS, "logprobs=2 but absent", ex)
     tokens, values, tops = lp.get("tokens"), lp.get("token_logprobs"), lp.get("top_logprobs")

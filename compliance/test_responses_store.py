@@ -21,7 +21,8 @@ def _needs_store(caps: Capabilities) -> None:
 
 
 def test_responses_retrieve_stored(client: ApiClient, settings: Settings, model: str) -> None:
-    created, _ = r.create(client, settings.profile, r.body(model))
+    created, created_ex = r.create(client, settings.profile, r.body(model))
+    r.said(created, created_ex, "the created response")  # an output to compare
     exchange = client.get(f"{r.PATH}/{created['id']}")
     got = expect_ok(exchange, "getResponse", settings.profile)
     for field in ("id", "status", "output"):
@@ -89,7 +90,9 @@ def test_responses_store_false_is_not_kept(
 def test_responses_previous_response_id(client: ApiClient, settings: Settings, model: str) -> None:
     opening = "My name is Ada. Please remember it."
     question = "What is my name?"
-    first, _ = r.create(client, settings.profile, r.body(model, opening))
+    first, first_ex = r.create(client, settings.profile, r.body(model, opening))
+    # The earlier output must be there to be the context of the next turn.
+    r.said(first, first_ex, "the earlier response")
     second, ex = r.create(
         client,
         settings.profile,

@@ -36,6 +36,7 @@ def test_responses_stream_events_and_order(
         f"({r.output_text(final)!r})",
         ex,
     )
+    r.said(final, ex, "the streamed response")  # equal, and not both empty
     if final.get("usage") is not None or settings.strict:
         r.check_usage(final.get("usage"), 32, ex)
 
@@ -44,13 +45,14 @@ def test_responses_stream_equals_non_stream(
     client: ApiClient, settings: Settings, model: str
 ) -> None:
     request = r.body(model)
-    whole, _ = r.create(client, settings.profile, request)
+    whole, whole_ex = r.create(client, settings.profile, request)
+    expected = r.said(whole, whole_ex, "the non-streamed response")
     _, final, ex = _streamed(client, settings, request)
+    streamed = r.said(final, ex, "the streamed response")
     ensure(
-        r.output_text(final) == r.output_text(whole),
+        streamed == expected,
         rules.STREAM_EQUIVALENCE,
-        f"temperature-0 stream text {r.output_text(final)!r} != non-stream text "
-        f"{r.output_text(whole)!r}",
+        f"temperature-0 stream text {streamed!r} != non-stream text {expected!r}",
         ex,
     )
 

@@ -12,7 +12,7 @@ from compliance._checks import LONG_PROMPT
 from compliance._failure import ensure, fail
 from compliance._options import Settings
 from compliance._sdk_http import sdk_http_client
-from compliance._shared_rules import SDK
+from compliance._shared_rules import EMPTY, SDK
 from compliance.rules import BREAKS_CLIENTS, declare
 
 SDK_MODELS = declare(
@@ -98,6 +98,8 @@ def test_sdk_chat_stream(sdk: openai.OpenAI, model: str) -> None:
         fail(SDK_STREAM, f"openai SDK failed while streaming: {exc!r}")
     ensure(chunks, SDK_STREAM, "the SDK saw no chunks")
     ensure(chunks[-1].usage is not None, SDK_STREAM, "no usage chunk seen by the SDK")
+    # A stream of `choices: []` chunks (a usage chunk alone) is no stream of an answer.
+    ensure(any(c.choices for c in chunks), EMPTY, "no chunk has a choice", cause=f"{EMPTY}: none")
 
 
 def test_sdk_unknown_model_raises_not_found(sdk: openai.OpenAI) -> None:

@@ -1,5 +1,8 @@
 """Tool calls, plain and streamed: forced calls, calls cut by the token limit, tool_choice auto and
 none, finish reasons and content alongside calls, and the tool-result turn every agent loop sends.
+
+How finely streamed arguments are split is not checked: OpenAI promises no granularity (a proxy
+may re-chunk them), only string fragments that join into the arguments.
 """
 
 from __future__ import annotations
@@ -36,11 +39,6 @@ FINISH = declare(
     CONTRACT,
     "an answer with tool calls finishes 'tool_calls' (OpenAI answers a forced function 'stop')",
 )
-INCREMENTAL = declare(
-    "chat.tools.stream-incremental",
-    CONTRACT,
-    "streamed arguments arrive in fragments as they are generated, not as one delta at the end",
-)
 CONTENT = declare(
     "chat.tools.content",
     CONTRACT,
@@ -63,8 +61,9 @@ RESULT_TURN = declare(
 )
 
 QUESTION = "What is the weather in Paris?"
-# A JSON object naming the tool, sent as text: a call that clients cannot see as a call.
-CALL_AS_TEXT = re.compile(r'\s*\{\s*"name"\s*:\s*"get_weather"')
+# A JSON object naming the tool, sent as text: a call that clients cannot see as a call. Text that
+# merely mentions the tool is an answer like any other (OpenAI allows text beside calls).
+CALL_AS_TEXT = re.compile(r'\{\s*"name"\s*:\s*"get_weather"')
 
 
 @pytest.fixture(autouse=True)
@@ -119,7 +118,7 @@ def check_content_beside_calls(answer: Answer) -> None:
         f"message.content must be null or a string, got {content!r}",
         answer.exchange,
     )
-    if isinstance(content, str) and "get_weather" in content:
+    if isinstance(content, str) and CALL_AS_TEXT.search(content):
         fail(
             CONTENT, f"the tool call is also returned as text content: {content!r}", answer.exchange
         )
@@ -132,15 +131,6 @@ def test_forced_tool_call(client: ApiClient, settings: Settings, model: str, mod
     for call in calls:
         check_call_shape(answer, call, complete=True)
     check_content_beside_calls(answer)
-    if answer.mode == "stream":
-        for call in calls:
-            # Arguments of a dozen characters span several tokens with any tokenizer.
-            ensure(
-                call.fragments > 1 or len(call.arguments) < 12,
-                INCREMENTAL,
-                f"arguments {call.arguments!r} arrived in {call.fragments} fragment(s)",
-                answer.exchange,
-            )
     reasons = answer.first.finish_reasons
     ensure(
         reasons in (["tool_calls"], ["stop"]),
@@ -178,10 +168,10 @@ def test_forced_tool_call_cut_by_limit(
 def test_tool_choice_auto(client: ApiClient, settings: Settings, model: str, mode: str) -> None:
     """The model may answer in text or call; either way the answer is consistent."""
     answer = _ask(client, settings, mode, model=model, tool_choice="auto", max_tokens=64)
-    choice = answer.first
+    choice = answer.said()
     if not choice.tool_calls:
         ensure(
-            not CALL_AS_TEXT.match(choice.text),
+            not CALL_AS_TEXT.search(choice.text),
             CONTENT,
             f"the call came back as text content instead of tool_calls: {choice.text[:200]!r}",
             answer.exchange,
@@ -209,16 +199,17 @@ def test_tool_choice_auto(client: ApiClient, settings: Settings, model: str, mod
 @pytest.mark.preset("extended")
 def test_tool_choice_none(client: ApiClient, settings: Settings, model: str, mode: str) -> None:
     answer = _ask(client, settings, mode, model=model, tool_choice="none", max_tokens=8)
+    choice = answer.said()  # a streamed answer's content is always a string, even empty
     ensure(
-        not answer.first.tool_calls,
+        not choice.tool_calls,
         NONE,
-        f"tool_choice 'none' but the answer calls {[c.name for c in answer.first.tool_calls]}",
+        f"tool_choice 'none' but the answer calls {[c.name for c in choice.tool_calls]}",
         answer.exchange,
     )
     ensure(
-        isinstance(answer.first.content, str),
+        isinstance(choice.content, str),
         NONE,
-        f"tool_choice 'none' must answer in text, got content {answer.first.content!r}",
+        f"tool_choice 'none' must answer in text, got content {choice.content!r}",
         answer.exchange,
     )
 

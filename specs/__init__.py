@@ -32,6 +32,7 @@ __all__ = [
     "spec_path",
     "stream_event_validator",
     "stream_event_validators",
+    "with_document_refs",
 ]
 
 Profile = Literal["openai", "strict"]
@@ -172,6 +173,22 @@ def schema_for(name: str, profile: Profile = "openai") -> dict[str, Any]:
     resolved = _inline(schemas[name], doc, ())
     resolved["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return resolved
+
+
+def with_document_refs(schema: Any) -> Any:
+    """A copy of a schema taken from the document whose local references (`#/...`) name the
+    document, so that a validator of this module (`evolve(schema=...)`) resolves them wherever
+    the copy is used, not only where it sits in the document."""
+    if isinstance(schema, list):
+        return [with_document_refs(value) for value in schema]
+    if not isinstance(schema, dict):
+        return schema
+    return {
+        key: f"{_BASE_URI}{value}"
+        if key == "$ref" and isinstance(value, str) and value.startswith("#/")
+        else with_document_refs(value)
+        for key, value in schema.items()
+    }
 
 
 # ----------------------------------------------------------------------------- internals

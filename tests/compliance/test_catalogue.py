@@ -1,5 +1,6 @@
 """Run the suite against a catalogue of realistic broken servers: each bug must be caught by the
-expected check, and each control (legal variation) must pass."""
+expected check, and each control (legal variation) must pass. Servers whose answers say nothing
+must fail every check that reads what an answer says (no vacuous pass)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from _compliance_blind_spots import CASES as BLIND_SPOTS
 from _compliance_catalogue import CASES as SEEN
 from _compliance_catalogue import Case
 from _compliance_catalogue_responses import RESPONSES_CASES
+from _compliance_empty import EMPTY_CASES, NOT_AUDITED
 from _compliance_proxy import MutatingProxy
 
 # `make test-fast` leaves it out; the catalogue runs the suite once per broken server, so the
@@ -26,7 +28,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 ROOT = Path(__file__).resolve().parents[2]
 PARALLEL = 3  # suite runs at once; each is mostly waiting on the tiny model
 RUN_TIMEOUT_S = 300
-CASES = (*SEEN, *BLIND_SPOTS, *RESPONSES_CASES)
+CASES = (*SEEN, *BLIND_SPOTS, *RESPONSES_CASES, *EMPTY_CASES)
 # Skips a broken server may legitimately cause: options the run did not give, features it lacks.
 NOT_A_DODGE = ("need --api-key", "fuzzing disabled")
 
@@ -137,3 +139,27 @@ def test_control_passes(case: Case, outcomes: dict[str, dict[str, Any]]) -> None
     assert data["exit_code"] == 0 and passed, (
         f"control {case.name} ({case.source}) failed:\n{data['output']}"
     )
+
+
+@pytest.mark.parametrize("case", EMPTY_CASES, ids=lambda c: c.name)
+def test_no_check_passes_an_answer_that_says_nothing(
+    case: Case, outcomes: dict[str, dict[str, Any]]
+) -> None:
+    """Every check but those that read nothing an answer says fails: none passes on an empty
+    answer, whatever module it is in (new checks are audited as they are added)."""
+    results = outcomes[case.name]["results"]
+    allowed = tuple(case.extra["may_pass"])
+    vacuous = [
+        r["test_id"]
+        for r in results
+        if r["outcome"] == "passed" and not r["test_id"].startswith(allowed)
+    ]
+    assert not vacuous, f"{case.name}: checks passed on answers that say nothing: {vacuous}"
+    ran = {r["test_id"] for r in results}
+    unknown = [a for a in allowed if not any(test.startswith(a) for test in ran)]
+    assert not unknown, f"{case.name}: the allowed list names checks that did not run: {unknown}"
+    audited = {p.name for p in (ROOT / "compliance").glob("test_*.py")} - {
+        f"{module}.py" for module in NOT_AUDITED
+    }
+    modules = {test.split("::")[0] for test in ran}
+    assert audited <= modules, f"{case.name}: no check ran in {sorted(audited - modules)}"

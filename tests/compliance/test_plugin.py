@@ -65,18 +65,24 @@ def test_baseline_turns_known_failures_into_reports(base_url: str, tmp_path: Pat
         args = ("--base-url", proxy.base_url, "--preset", "core", "-k", case.target)
         first = _pytest(*args, "--baseline", str(baseline), "--update-baseline")
         assert first.returncode == 1, first.stdout
-        entries = json.loads(baseline.read_text())["known_failures"]
-        assert list(entries) == ["test_chat.py::test_chat_shape_and_usage"]
+        entries = json.loads(baseline.read_text())["known_rules"]
+        assert list(entries) == ["usage.counts"]
+        assert entries["usage.counts"]["tests"] == ["test_chat.py::test_chat_shape_and_usage"]
         second = _pytest(*args, "--baseline", str(baseline))
         assert second.returncode == 0, second.stdout
         assert "known failure (baseline)" in second.stdout or "xfailed" in second.stdout
-    # Against the correct server the entry is reported as fixed, and the run passes.
-    third = _pytest(
+        # Another rule failing in the baselined test is new: it fails the run.
+        other = tmp_path / "other.json"
+        other.write_text(json.dumps({"known_rules": {"schema.body": entries["usage.counts"]}}))
+        third = _pytest(*args, "--baseline", str(other))
+        assert third.returncode == 1, third.stdout
+    # Against the correct server the rule holds: the entry is reported stale, the run passes.
+    fourth = _pytest(
         "--base-url", base_url + "/v1", "--preset", "core", "-k", case.target,
         "--baseline", str(baseline),
     )  # fmt: skip
-    assert third.returncode == 0, third.stdout
-    assert "fixed, remove from baseline: test_chat.py::test_chat_shape_and_usage" in third.stdout
+    assert fourth.returncode == 0, fourth.stdout
+    assert "fixed, remove from baseline: usage.counts" in fourth.stdout
 
 
 def test_works_with_xdist(base_url: str) -> None:
