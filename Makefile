@@ -71,10 +71,12 @@ $(UV):
 	$(PYTHON) -m venv .tools/uv
 	.tools/uv/bin/python -m pip install --quiet "uv==$(UV_VERSION)"
 
-# Every extra, resolved together for Python >= 3.11 on every platform; then instructor's own.
+# Every extra, resolved together for Python >= 3.11 on every platform; instructor's own; newman's tree.
 lock: $(UV)
 	$(UV) pip compile pyproject.toml lock/tools.in --all-extras $(LOCK_FLAGS) --upgrade -o $(LOCK)
 	$(UV) pip compile lock/instructor.in $(LOCK_FLAGS) --upgrade -o $(INSTRUCTOR_LOCK)
+	rm -f lock/newman/package-lock.json
+	cd lock/newman && npm install --package-lock-only --silent --no-audit --no-fund
 
 clients-env: $(CLIENTS_STAMP) $(INSTRUCTOR_STAMP)
 
