@@ -22,8 +22,17 @@ LATEST := .tools/latest
 LATEST_PY := $(LATEST)/bin/python
 LATEST_CLIENTS_PY := $(LATEST)-clients/bin/python
 LATEST_INSTRUCTOR_PY := $(LATEST)-instructor/bin/python
-# Tests that touch third-party APIs (openai SDK, client libraries, schemathesis, Locust, Sanic).
-THIRD_PARTY := -m third_party
+# Every pip run inside the tests (the packaging test's fresh virtualenvs) installs from the lock.
+LOCKED := PIP_CONSTRAINT=$(CURDIR)/$(LOCK)
+# Most tests wait on servers, not on the CPU: spread them over more workers than cores. Each
+# module stays on one worker (loadscope): the catalogue's and the hostile suite runs' module
+# fixtures run once, not once per worker. The few timing-sensitive tests (marker serial) run
+# alone afterwards.
+TEST_WORKERS ?= 3
+SPREAD := -n $(TEST_WORKERS) --dist loadscope
+# test-latest runs the tests marked third_party (openai SDK, client libraries, schemathesis,
+# Locust, Sanic, ...) with the newest client libraries too.
+LATEST_ENV := INFERNO_CLIENTS_PYTHON=$(CURDIR)/$(LATEST_CLIENTS_PY),$(CURDIR)/$(LATEST_INSTRUCTOR_PY)
 
 .PHONY: demo test test-fast test-latest lock lint format model newman postman compat bench reliability clean help clients-env
 
@@ -98,7 +107,8 @@ demo: model
 test: model newman clients-env
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	PIP_CONSTRAINT=$(CURDIR)/$(LOCK) $(PY) -m pytest tests -p no:cacheprovider $(PYTEST_ARGS)
+	$(LOCKED) $(PY) -m pytest tests -p no:cacheprovider -m "not serial" $(SPREAD) $(PYTEST_ARGS)
+	$(LOCKED) $(PY) -m pytest tests -p no:cacheprovider -m serial $(PYTEST_ARGS)
 
 # The weekly job: a fresh environment with the newest release of every dependency (no lock).
 test-latest: model newman
@@ -111,10 +121,11 @@ test-latest: model newman
 	$(PYTHON) -m venv $(LATEST)-instructor
 	$(LATEST_INSTRUCTOR_PY) -m pip install --quiet --upgrade instructor
 	$(LATEST_PY) -m pip list --format=freeze
-	INFERNO_LATEST=1 INFERNO_CLIENTS_PYTHON=$(CURDIR)/$(LATEST_CLIENTS_PY),$(CURDIR)/$(LATEST_INSTRUCTOR_PY) $(LATEST_PY) -m pytest tests -p no:cacheprovider $(THIRD_PARTY) -n auto $(PYTEST_ARGS)
+	$(LATEST_ENV) $(LATEST_PY) -m pytest tests -p no:cacheprovider -m "third_party and not serial" $(SPREAD) $(PYTEST_ARGS)
+	$(LATEST_ENV) $(LATEST_PY) -m pytest tests -p no:cacheprovider -m "third_party and serial" $(PYTEST_ARGS)
 
 test-fast: model
-	PIP_CONSTRAINT=$(CURDIR)/$(LOCK) $(PY) -m pytest tests -p no:cacheprovider -m "not slow" -q -n auto $(PYTEST_ARGS)
+	$(LOCKED) $(PY) -m pytest tests -p no:cacheprovider -m "not slow" -q -n auto $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -18,11 +18,16 @@ import pytest
 from compliance._checks import expect_ok, stream_chunks
 from compliance._client import ApiClient, Exchange
 from compliance._failure import ensure, fail
-from compliance._shared_rules import EMPTY
+from compliance._reasoning import (
+    CHAT_REASONING,
+    check_chat_message,
+    check_chat_stream,
+    check_chat_usage,
+    reasoning_of,
+)
+from compliance._shared_rules import EMPTY, USAGE
 
 MODES = ("plain", "stream")
-# Where local servers put what a reasoning model thinks (OpenAI's chat API sends none of it).
-REASONING_FIELDS = ("reasoning_content", "reasoning")
 ROUTES = {
     "chat": ("/chat/completions", "createChatCompletion"),
     "completions": ("/completions", "createCompletion"),
@@ -45,7 +50,7 @@ class Choice:
     finish_reasons: list[str] = field(default_factory=list)
     tool_calls: list[ToolCall] = field(default_factory=list)
     logprobs: list[Any] = field(default_factory=list)
-    reasoning: str = ""  # what a reasoning model thought (REASONING_FIELDS), joined
+    reasoning: str = ""  # what a reasoning model thought (_reasoning), never text
 
     @property
     def finish_reason(self) -> str | None:
@@ -119,13 +124,25 @@ def ask(client: ApiClient, kind: str, body: dict[str, Any], mode: str, profile: 
 
 
 def answer_of(exchange: Exchange, kind: str, mode: str, profile: str) -> Answer:
+    """The answer, after the checks every answer gets whatever the test: the shape of its
+    reasoning (where the server sends any) and the parts of its usage."""
     _, operation = ROUTES[kind]
+    # Reasoning counts are the chat rule's; a completions usage breaks the usage rule alone.
+    reasoning_rule = CHAT_REASONING if kind == "chat" else USAGE
     if mode == "plain":
         parsed = expect_ok(exchange, operation, profile)
-        choices = [_plain_choice(kind, c) for c in parsed.get("choices") or []]
+        raw_choices = parsed.get("choices") or []
+        if kind == "chat":
+            for raw in raw_choices:
+                check_chat_message(raw.get("message") or {}, exchange)
+        check_chat_usage(parsed.get("usage"), exchange, reasoning_rule)
+        choices = [_plain_choice(kind, c) for c in raw_choices]
         return Answer(kind, mode, exchange, choices, parsed.get("usage"), body=parsed)
     chunks = stream_chunks(exchange, operation, profile)
+    if kind == "chat":
+        check_chat_stream(chunks, exchange)
     usage = next((c["usage"] for c in reversed(chunks) if c.get("usage")), None)
+    check_chat_usage(usage, exchange, reasoning_rule)
     return Answer(kind, mode, exchange, _joined(kind, chunks), usage, chunks=chunks)
 
 
@@ -143,7 +160,7 @@ def _plain_choice(kind: str, raw: dict[str, Any]) -> Choice:
     message = raw.get("message") or {}
     choice.content = message.get("content")
     choice.text = choice.content if isinstance(choice.content, str) else ""
-    choice.reasoning = _reasoning(message)
+    choice.reasoning = reasoning_of(message)
     for position, call in enumerate(message.get("tool_calls") or []):
         fn = call.get("function") or {}
         choice.tool_calls.append(
@@ -171,7 +188,7 @@ def _joined(kind: str, chunks: list[dict[str, Any]]) -> list[Choice]:
                 continue
             delta = raw.get("delta") or {}
             choice.text += delta.get("content") or ""
-            choice.reasoning += _reasoning(delta)
+            choice.reasoning += reasoning_of(delta)
             if isinstance(logprobs, dict):
                 choice.logprobs += list(logprobs.get("content") or [])
             for fragment in delta.get("tool_calls") or []:
@@ -183,10 +200,6 @@ def _joined(kind: str, chunks: list[dict[str, Any]]) -> list[Choice]:
     for choice in choices.values():
         choice.content = choice.text
     return [choices[i] for i in sorted(choices)]
-
-
-def _reasoning(part: dict[str, Any]) -> str:
-    return next((part[k] for k in REASONING_FIELDS if isinstance(part.get(k), str)), "")
 
 
 def _add_fragment(calls: dict, choice_index: int, fragment: dict[str, Any]) -> None:

@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import shlex
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
 from compliance._failure import fail
+from compliance._shed import SHED, SHED_HANDLED, SHED_STATUSES, retry_after_s
 from compliance._sse import SSEEvent, SSEResult, read_events
 from compliance._transport import (
     CONTENT_ENCODING,
@@ -172,14 +173,27 @@ class ApiClient:
         headers: dict[str, str] | None = None,
         auth: bool = True,
         timeout: float | None = None,
+        retry_shed: bool = True,
     ) -> Exchange:
+        """One exchange; shed load (429/503 with Retry-After) is retried within the budgets of
+        `compliance._shed` unless `retry_shed` is False (checks of shedding itself)."""
         hdrs = self.headers(headers, auth)
         if json_body is not None:
             content = json.dumps(json_body).encode()
             hdrs.setdefault("Content-Type", "application/json")
+        return _unshed(lambda: self._request_once(method, path, content, hdrs, timeout), retry_shed)
+
+    def _request_once(
+        self,
+        method: str,
+        path: str,
+        content: bytes | None,
+        hdrs: dict[str, str],
+        timeout: float | None,
+    ) -> Exchange:
         exchange = Exchange(method, self.url(path), hdrs, content)
         start = time.monotonic()
-        extensions = {DEADLINE: timeout or self.timeout}
+        extensions = {DEADLINE: timeout or self.timeout, SHED_HANDLED: True}
         try:
             with self._http.stream(
                 method, exchange.url, content=content, headers=hdrs, extensions=extensions
@@ -206,20 +220,36 @@ class ApiClient:
         deadline_s: float | None = None,
         headers: dict[str, str] | None = None,
         read_pause_s: float = 0.0,
+        retry_shed: bool = True,
     ) -> Exchange:
         """POST and read the answer as SSE, bounded in events, bytes and time.
 
-        Non-SSE bodies are kept (bounded like any body).
+        Non-SSE bodies are kept (bounded like any body). Shed load is retried as in `request`.
         """
         hdrs = self.headers(headers)
         hdrs.setdefault("Content-Type", "application/json")
         content = json.dumps(body).encode()
+        return _unshed(
+            lambda: self._stream_once(path, content, hdrs, max_events, deadline_s, read_pause_s),
+            retry_shed,
+        )
+
+    def _stream_once(
+        self,
+        path: str,
+        content: bytes,
+        hdrs: dict[str, str],
+        max_events: int,
+        deadline_s: float | None,
+        read_pause_s: float,
+    ) -> Exchange:
         exchange = Exchange("POST", self.url(path), hdrs, content)
         total = deadline_s or self.timeout
         start = time.monotonic()
+        extensions = {DEADLINE: total, SHED_HANDLED: True}
         try:
             with self._http.stream(
-                "POST", exchange.url, content=content, headers=hdrs, extensions={DEADLINE: total}
+                "POST", exchange.url, content=content, headers=hdrs, extensions=extensions
             ) as response:
                 _record_head(exchange, response)
                 if "text/event-stream" in exchange.content_type or response.status_code == 200:
@@ -261,6 +291,23 @@ class ApiClient:
         finally:
             response.close()
         return response
+
+
+def _unshed(send: Callable[[], Exchange], retry: bool) -> Exchange:
+    """Send, and while the answer is shed load, wait its Retry-After and send again (bounded by
+    the ledger's retries and seconds). Still shed: recorded for the running check's verdict."""
+    attempt = 0
+    while True:
+        exchange = send()
+        if exchange.status not in SHED_STATUSES or not retry:
+            return exchange
+        delay = retry_after_s(exchange.headers.get("retry-after"))
+        if delay is None:
+            return exchange  # a 429/503 without Retry-After is an answer like any other
+        if not SHED.wait(delay, attempt):
+            SHED.seen(exchange.url, exchange.status, exchange.headers.get("retry-after"))
+            return exchange
+        attempt += 1
 
 
 def _record_head(exchange: Exchange, response: httpx.Response) -> None:

@@ -46,6 +46,24 @@ _OPTIONS: tuple[tuple[str, str, str | None, str], ...] = (
     ("--report", "INFERNO_REPORT", None, "Directory for report.json/.md/.html."),
     ("--baseline", "INFERNO_BASELINE", None, "Known failures by rule (reported, not failing)."),
     (
+        "--shed-retries",
+        "INFERNO_SHED_RETRIES",
+        "3",
+        "Retries of one exchange shed with 429/503 and Retry-After, after the advised delay.",
+    ),
+    (
+        "--shed-wait",
+        "INFERNO_SHED_WAIT",
+        "60",
+        "Seconds a run may spend in all waiting out Retry-After (per process).",
+    ),
+    (
+        "--inconclusive-exit",
+        "INFERNO_INCONCLUSIVE_EXIT",
+        "0",
+        "Exit code of a run with no failure but inconclusive checks (shed load); 0 lets it pass.",
+    ),
+    (
         "--clients-python",
         "INFERNO_CLIENTS_PYTHON",
         None,
@@ -126,6 +144,9 @@ class Settings:
     update_baseline: bool
     clients: bool = False
     clients_python: str | None = None
+    shed_retries: int = 3
+    shed_wait: float = 60.0
+    inconclusive_exit: int = 0
     errors: tuple[str, ...] = field(default=())
 
     @property
@@ -164,6 +185,13 @@ class Settings:
         except ValueError as exc:
             errors.append(f"invalid numeric option: {exc}")
             fuzz, seed, timeout = FUZZ_DEPTH[preset], None, 30.0
+        try:
+            shed_retries = int(_value(config, "--shed-retries") or "3")
+            shed_wait = float(_value(config, "--shed-wait") or "60")
+            inconclusive_exit = int(_value(config, "--inconclusive-exit") or "0")
+        except ValueError as exc:
+            errors.append(f"invalid numeric option: {exc}")
+            shed_retries, shed_wait, inconclusive_exit = 3, 60.0, 0
         base_url = _value(config, "--base-url")
         return cls(
             base_url=api_base(base_url) if base_url else None,
@@ -181,5 +209,8 @@ class Settings:
             update_baseline=bool(config.getoption("inferno_update_baseline", default=False)),
             clients=bool(config.getoption("inferno_clients", default=False)),
             clients_python=_value(config, "--clients-python"),
+            shed_retries=max(0, shed_retries),
+            shed_wait=max(0.0, shed_wait),
+            inconclusive_exit=inconclusive_exit,
             errors=tuple(errors),
         )

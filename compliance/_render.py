@@ -30,21 +30,22 @@ def _pct(value: object) -> str:
 
 def markdown(data: dict[str, Any]) -> str:
     s = data["settings"]
-    lines = [
-        "# Inferno compliance report",
-        "",
+    lines = ["# Inferno compliance report", ""]
+    lines += [f"> **{notice}**\n" for notice in data.get("notices") or []]
+    lines += [
         f"- Server: `{data['server'].get('base_url')}`; models: "
         f"{', '.join(map(str, data['server'].get('models') or [])) or '-'}",
         f"- Preset `{s['preset']}`, profile `{s['profile']}`, run {data['started']} UTC, "
         f"{data['duration_s']} s",
         f"- {_summary_line(data)}",
         "",
-        "| area | passed | failed | skipped | known |",
-        "|---|---:|---:|---:|---:|",
+        "| area | passed | failed | skipped | known | inconclusive |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for area, row in data["matrix"].items():
         lines.append(
-            f"| {area} | {row['passed']} | {row['failed']} | {row['skipped']} | {row['known']} |"
+            f"| {area} | {row['passed']} | {row['failed']} | {row['skipped']} | {row['known']} "
+            f"| {row.get('inconclusive', 0)} |"
         )
     for test_id in data["fixed_baseline_entries"]:
         lines.append(f"\n- fixed, remove from baseline: `{test_id}`")
@@ -75,10 +76,15 @@ def markdown(data: dict[str, Any]) -> str:
         if r.get("reproduce"):
             lines += ["", "Reproduce:", "", "```sh", r["reproduce"], "```"]
         lines.append("")
-    skipped = [r for r in data["results"] if r["outcome"] == "skipped"]
-    if skipped:
-        lines += ["", "## Skipped", ""]
-        lines += [f"- `{r['test_id']}`: {r['reason']}" for r in skipped]
+    for outcome, title in (("inconclusive", "Inconclusive (shed load)"), ("skipped", "Skipped")):
+        chosen = [r for r in data["results"] if r["outcome"] == outcome]
+        if chosen:
+            lines += ["", f"## {title}", ""]
+            lines += [f"- `{r['test_id']}`: {r['reason']}" for r in chosen]
+    unreached = data.get("unreached") or []
+    if unreached:
+        lines += ["", "## Rules not reached", "", "| rule | severity | why |", "|---|---|---|"]
+        lines += [f"| `{u['rule']}` | {u['severity']} | {_cell(u['why'])} |" for u in unreached]
     return "\n".join(lines) + "\n"
 
 
@@ -108,6 +114,7 @@ th{overflow-wrap:normal}
 pre{background:#f6f6f6;padding:.6rem;white-space:pre-wrap;overflow-wrap:anywhere;margin:.3rem 0}
 code{overflow-wrap:anywhere}.failure{border-left:4px solid #b00020;padding:.2rem .8rem;
 margin:1rem 0}.score{font-size:1.3rem}details{margin:.3rem 0}summary{cursor:pointer}
+.notice{border-left:4px solid #b00020;padding:.3rem .8rem}
 """
 
 
@@ -117,9 +124,22 @@ def html(data: dict[str, Any]) -> str:
     rows = "".join(
         f"<tr><td>{e(area)}</td><td class='num passed'>{row['passed']}</td>"
         f"<td class='num failed'>{row['failed']}</td><td class='num skipped'>{row['skipped']}</td>"
-        f"<td class='num known'>{row['known']}</td></tr>"
+        f"<td class='num known'>{row['known']}</td>"
+        f"<td class='num skipped'>{row.get('inconclusive', 0)}</td></tr>"
         for area, row in data["matrix"].items()
     )
+    notices = "".join(f"<p class=notice><b>{e(n)}</b></p>" for n in data.get("notices") or [])
+    unreached = "".join(
+        f"<tr><td><code>{e(u['rule'])}</code></td><td>{e(u['severity'])}</td>"
+        f"<td>{e(u['why'])}</td></tr>"
+        for u in data.get("unreached") or []
+    )
+    if unreached:
+        unreached = (
+            f"<details id=unreached><summary>Rules not reached ({len(data['unreached'])})"
+            f"</summary><table><tr><th>rule</th><th>severity</th><th>why</th></tr>{unreached}"
+            "</table></details>"
+        )
     deviations = "".join(
         f"<tr><td><span class='badge sev-{e(d['severity'])}'>{e(d['severity'])}</span></td>"
         f"<td><code>{e(d['rule'])}</code><br><small>{e(d['reason'])}</small></td>"
@@ -152,14 +172,14 @@ def html(data: dict[str, Any]) -> str:
         "<!doctype html><html><head><meta charset=utf-8>"
         "<meta name=viewport content='width=device-width, initial-scale=1'>"
         f"<title>Inferno compliance report</title><style>{_CSS}</style></head><body>"
-        "<h1>Inferno compliance report</h1>"
+        f"<h1>Inferno compliance report</h1>{notices}"
         f"<p>Server <code>{e(str(data['server'].get('base_url')))}</code>, models {e(models)}; "
         f"preset <b>{e(s['preset'])}</b>, profile <b>{e(s['profile'])}</b>; "
         f"{e(data['started'])} UTC, {data['duration_s']} s.</p>"
         f"<p class=score id=score>{e(_summary_line(data))}</p>"
         "<table id=matrix><tr><th>area</th><th>passed</th><th>failed</th>"
-        f"<th>skipped</th><th>known</th></tr>{rows}</table><ul>{fixed}</ul>"
-        f"{deviations}{failure_block}"
+        f"<th>skipped</th><th>known</th><th>inconclusive</th></tr>{rows}</table><ul>{fixed}</ul>"
+        f"{deviations}{failure_block}{unreached}"
         f"<details><summary>Other results ({len(others)})</summary><ul>{''.join(others)}</ul>"
         "</details></body></html>\n"
     )

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from compliance import _baseline, _render, _verdict
+from compliance import _baseline, _coverage, _render, _verdict
+from compliance._endpoints import UNRESPONSIVE
 from compliance._options import Settings
 from compliance._transport import bounded_client
 
@@ -42,7 +43,7 @@ AREAS = {
 class Result:
     test_id: str
     area: str
-    outcome: str  # passed | failed | skipped | known (baseline)
+    outcome: str  # passed | failed | skipped | known (baseline) | inconclusive (shed load)
     duration: float = 0.0
     reason: str = ""
     details: dict[str, Any] = field(default_factory=dict)
@@ -78,7 +79,9 @@ class Collector:
             result.rules = details.pop("rules")
         if result.outcome in ("failed", "known"):
             return  # a passing teardown must not hide a failure of an earlier phase
-        if str(getattr(report, "wasxfail", "")).startswith("known failure"):
+        if "inconclusive" in details:
+            result.outcome, result.reason = "inconclusive", _skip_reason(report)
+        elif str(getattr(report, "wasxfail", "")).startswith("known failure"):
             result.outcome, result.reason = "known", str(report.wasxfail)
         elif report.failed:
             result.outcome, result.reason = "failed", _failure_text(report)
@@ -94,7 +97,8 @@ class Collector:
         table: dict[str, dict[str, int]] = {}
         for result in self.results.values():
             row = table.setdefault(
-                result.area, {"passed": 0, "failed": 0, "skipped": 0, "known": 0}
+                result.area,
+                {"passed": 0, "failed": 0, "skipped": 0, "known": 0, "inconclusive": 0},
             )
             row[result.outcome] = row.get(result.outcome, 0) + 1
         order = list(AREAS.values())
@@ -104,6 +108,33 @@ class Collector:
         results = [_as_dict(r) for r in self.results.values()]
         found = _verdict.deviations(results, self.settings.base_url)
         return found, _verdict.score(results, found)
+
+    def unreached(self) -> list[dict[str, str]]:
+        return _coverage.unreached(
+            [_as_dict(r) for r in self.results.values()], self.settings.profile
+        )
+
+    def notices(self, found: list[dict[str, Any]]) -> list[str]:
+        """What the reader must know before any row: the verdict may not be about rules."""
+        lines = []
+        for deviation in found:
+            if deviation["rule"] == UNRESPONSIVE.id:
+                lines.append(
+                    f"ENDPOINT UNRESPONSIVE: the {deviation['cause'].split(': ', 1)[-1]} "
+                    "endpoints let their deadline pass without an answer, again and again; "
+                    f"{len(deviation['checks'])} checks failed at once without waiting (the rows "
+                    "below may follow from it)"
+                )
+        shed = sum(r.outcome == "inconclusive" for r in self.results.values())
+        judged = sum(r.outcome in ("passed", "failed", "known") for r in self.results.values())
+        if shed and shed >= judged:
+            lines.append(
+                f"MOST CHECKS WERE SHED: {shed} inconclusive (429/503 with Retry-After beyond "
+                f"the retry budget) against {judged} judged; rerun when the server has capacity"
+            )
+        elif shed:
+            lines.append(f"{shed} checks inconclusive: the server shed load (429/503 Retry-After)")
+        return lines
 
     def score(self) -> float | None:
         return self.verdict()[1]["check_score"]
@@ -117,16 +148,19 @@ class Collector:
             return
         tr = terminalreporter
         tr.section("Inferno compliance summary")
+        found, summary = self.verdict()
+        for notice in self.notices(found):
+            tr.write_line(notice, red=True, bold=True)
         tr.write_line(
             f"server {self.settings.base_url}  preset {self.settings.preset}  "
             f"profile {self.settings.profile}"
         )
-        tr.write_line(f"{'area':<14}{'pass':>6}{'fail':>6}{'skip':>6}{'known':>7}")
+        tr.write_line(f"{'area':<14}{'pass':>6}{'fail':>6}{'skip':>6}{'known':>7}{'incon':>7}")
         for area, row in self.matrix().items():
             tr.write_line(
-                f"{area:<14}{row['passed']:>6}{row['failed']:>6}{row['skipped']:>6}{row['known']:>7}"
+                f"{area:<14}{row['passed']:>6}{row['failed']:>6}{row['skipped']:>6}"
+                f"{row['known']:>7}{row['inconclusive']:>7}"
             )
-        found, summary = self.verdict()
         tr.write_line(
             f"checks: {summary['checks_passed']}/{summary['checks_applicable']} pass "
             f"({_pct(summary['check_score'])}); rules: {_pct(summary['weighted_score'])} hold, "
@@ -140,6 +174,16 @@ class Collector:
                 f"({count} check{'s' if count != 1 else ''})",
                 red=deviation["severity"] == "breaks-clients",
             )
+        missing = self.unreached()
+        if missing:
+            tr.write_line(
+                f"rules not reached: {len(missing)} of {summary['rules_exercised'] + len(missing)}"
+            )
+            for why, rules in _by_reason(missing).items():
+                shown = ", ".join(rules[:6]) + (
+                    f" and {len(rules) - 6} more" if len(rules) > 6 else ""
+                )
+                tr.write_line(f"  {why}: {shown}")
         for test_id in self.fixed():
             tr.write_line(f"fixed, remove from baseline: {test_id}", yellow=True)
         if self.settings.report_dir:
@@ -148,15 +192,18 @@ class Collector:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if not self.settings.base_url:
             return
+        inconclusive = any(r.outcome == "inconclusive" for r in self.results.values())
+        if inconclusive and session.exitstatus == pytest.ExitCode.OK:
+            # Shed load is not a verdict: passing is the default, a gate may ask for a code.
+            session.exitstatus = self.settings.inconclusive_exit
         if self.settings.update_baseline and self.settings.baseline:
             failures = [
                 _baseline.Failure(
-                    r.test_id,
-                    r.details.get("rule"),
-                    _first_line(r.details.get("message") or r.reason),
+                    r.test_id, d.get("rule"), _first_line(d.get("message") or r.reason)
                 )
                 for r in self.results.values()
                 if r.outcome in ("failed", "known")
+                for d in r.details.get("deviations") or [r.details]  # every fault it met
             ]
             _baseline.write(self.settings.baseline, failures, self.baseline)
         if self.settings.report_dir:
@@ -176,8 +223,10 @@ class Collector:
             "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(self.started)),
             "duration_s": round(time.time() - self.started, 1),
             "score": summary["check_score"],
+            "notices": self.notices(found),
             "summary": summary,
             "deviations": found,
+            "unreached": self.unreached(),
             "matrix": self.matrix(),
             "fixed_baseline_entries": self.fixed(),
             "results": [
@@ -215,6 +264,13 @@ def _as_dict(result: Result) -> dict[str, Any]:
     data = asdict(result)
     data["details"] = {**data["details"], "rules": data.pop("rules")}
     return data
+
+
+def _by_reason(missing: list[dict[str, str]]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
+    for entry in missing:
+        grouped.setdefault(entry["why"], []).append(entry["rule"])
+    return grouped
 
 
 def _pct(value: float | None) -> str:

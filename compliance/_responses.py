@@ -17,6 +17,7 @@ from compliance._capabilities import JSON_SCHEMA_FORMAT, TOOL
 from compliance._checks import CHAT_PROMPTS, LONG_PROMPT, expect_ok, stream_framing
 from compliance._client import ApiClient, Exchange
 from compliance._failure import ensure, fail
+from compliance._reasoning import REASONING_EVENTS, check_reasoning_event, check_response
 from compliance._responses_rules import (
     STREAM_DELTAS,
     STREAM_DONE,
@@ -56,9 +57,35 @@ def body(model: str, prompt: Any = LONG_PROMPT, **extra: Any) -> dict[str, Any]:
 
 
 def create(client: ApiClient, profile: str, request: dict[str, Any]) -> Any:
-    """A non-streamed response, checked against the spec; returns (body, exchange)."""
+    """A non-streamed response, checked against the spec and the invariants every response
+    holds (usage that adds up, reasoning in its place); returns (body, exchange)."""
     exchange = client.post(PATH, request)
-    return expect_ok(exchange, OP, profile), exchange
+    return response_of(exchange, request, "plain", profile), exchange
+
+
+def send(client: ApiClient, request: dict[str, Any], mode: str) -> Exchange:
+    """The raw exchange of one request, plain or streamed (for checks of what status came)."""
+    return client.post(PATH, request) if mode == "plain" else stream(client, request)
+
+
+def response_of(
+    exchange: Exchange, request: dict[str, Any], mode: str, profile: str
+) -> dict[str, Any]:
+    """The response a plain body or a stream's terminal event holds, after the checks of its
+    mode (schema, invariants; framing and event order for a stream)."""
+    if mode == "stream":
+        return check_order(stream_events(exchange, profile), exchange)
+    response = expect_ok(exchange, OP, profile)
+    check_invariants(response, request, exchange)
+    return response
+
+
+def check_invariants(response: dict[str, Any], request: dict[str, Any], exchange: Exchange) -> None:
+    """What any response implies, whichever check asked for it: usage where there is one adds
+    up within the request's limit, and reasoning items keep their shape and place."""
+    if isinstance(response.get("usage"), dict):
+        check_usage(response["usage"], int(request.get("max_output_tokens") or 2**31), exchange)
+    check_response(response, exchange)
 
 
 def output_text(response: dict[str, Any]) -> str:
@@ -258,7 +285,15 @@ def check_order(events: list[dict[str, Any]], exchange: Exchange) -> dict[str, A
         exchange,
         cause=f"{STREAM_ORDER}: the response id changes",
     )
+    ensure(
+        kinds.count("response.created") == 1,
+        STREAM_ORDER,
+        f"response.created must open the stream once; event types: {_summary(kinds)}",
+        exchange,
+        cause=f"{STREAM_ORDER}: created repeated",
+    )
     _ItemTracker(exchange).run(events, final)
+    check_invariants(final, {}, exchange)
     return final
 
 
@@ -285,6 +320,7 @@ class _ItemTracker:
         self.text: dict[int, str] = {}
         self.arguments: dict[int, str] = {}
         self.parts: set[tuple[int, int]] = set()
+        self.closed: set[tuple[int, int]] = set()  # parts whose text is done: no delta after
 
     def run(self, events: list[dict[str, Any]], final: dict[str, Any]) -> None:
         for event in events[1:-1]:
@@ -309,6 +345,11 @@ class _ItemTracker:
 
     def step(self, event: dict[str, Any]) -> None:
         kind, index = event["type"], event.get("output_index")
+        if kind == "response.in_progress":
+            # The response is in progress before any of its items: created, in_progress, items.
+            began = sorted({*self.open, *self.done})
+            self.order(not began, f"response.in_progress after output items {began} began")
+            return
         if kind == "response.output_item.added":
             self.order(index not in self.open and index not in self.done, f"{index} added twice")
             self.open[index] = event["item"]
@@ -319,13 +360,19 @@ class _ItemTracker:
         if kind == "response.content_part.added":
             self.parts.add((index, event["content_index"]))
         elif kind == "response.output_text.delta":
+            part = (index, event["content_index"])
             self.order(
-                (index, event["content_index"]) in self.parts,
+                part in self.parts,
                 f"output_text.delta before content_part.added (output_index {index})",
             )
+            self.order(part not in self.closed, f"output_text.delta after its done {part}")
             self.text[index] = self.text.get(index, "") + event["delta"]
-        elif kind == "response.output_text.done":
-            self.same(self.text.get(index, ""), event["text"], "output_text.done text")
+        elif kind in ("response.output_text.done", "response.content_part.done"):
+            self.closed.add((index, event.get("content_index")))
+            if kind == "response.output_text.done":
+                self.same(self.text.get(index, ""), event["text"], "output_text.done text")
+        elif kind in REASONING_EVENTS:
+            check_reasoning_event(event, self.open[index], self.exchange)
         elif kind == "response.function_call_arguments.delta":
             self.arguments[index] = self.arguments.get(index, "") + event["delta"]
         elif kind == "response.function_call_arguments.done":

@@ -38,6 +38,21 @@ TOOLS = declare(
     clients=(R.SDK,),
 )
 R.report_schema_path_as("$.output[*].arguments", TOOLS)
+# Input forms every client sends: a 400 is a failure, never a declined feature.
+INPUT_FORMS = {
+    "content-parts": declare(
+        "responses.input.content-parts",
+        BREAKS_CLIENTS,
+        "input messages whose content is a list of input_text parts are accepted",
+        clients=(R.SDK, R.LANGCHAIN, "Codex CLI"),
+    ),
+    "function-call-items": declare(
+        "responses.input.items",
+        BREAKS_CLIENTS,
+        "function_call and function_call_output input items (a tool turn sent back) are accepted",
+        clients=(R.SDK, R.LANGCHAIN, "Codex CLI"),
+    ),
+}
 TOOL_OUTPUT = declare(
     "responses.tool-output",
     BREAKS_CLIENTS,
@@ -95,7 +110,9 @@ STREAM_ARGUMENTS = declare(
     clients=(R.SDK,),
 )
 STORE_RETRIEVE = declare(
-    "responses.store.retrieve", CONTRACT, "a stored response is retrieved as it was created"
+    "responses.store.retrieve",
+    CONTRACT,
+    "a stored response (one that says store: true) is retrieved as it was created",
 )
 STORE_ITEMS = declare(
     "responses.store.input-items",

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import jsonschema
 
 import specs
-from compliance._failure import fail
+from compliance._failure import fail_soft
 from compliance.rules import Rule
 
 if TYPE_CHECKING:
@@ -75,23 +75,40 @@ def explain(validator: jsonschema.protocols.Validator, instance: Any, limit: int
     return lines
 
 
+def violations(
+    validator: jsonschema.protocols.Validator, instance: Any, limit: int = 3
+) -> list[tuple[str, str, str]]:
+    """(path, what, explanation) per distinct violated path, the first `limit`: the path and
+    what are the same whatever ids or values the body holds, so one missing field is one root
+    cause however many checks read that body, and two faults of one body are two."""
+    errors = sorted(validator.iter_errors(instance), key=lambda e: len(list(e.absolute_path)))
+    found: dict[str, tuple[str, str, str]] = {}
+    for error in errors[: 10 * limit]:  # bounded: a body may break thousands of times
+        leaf = _leaf_errors(error)[0]
+        path = re.sub(r"\[\d+\]", "[*]", _json_path(leaf.absolute_path))
+        if path in found:
+            continue
+        if leaf.validator == "required":
+            what = _message(validator, leaf)
+        elif leaf.validator in ("type", "enum", "const", "format", "minimum", "maximum"):
+            what = f"{leaf.validator} {str(leaf.validator_value)[:80]}"
+        else:
+            what = str(leaf.validator)
+        text = _message(validator, leaf)
+        text = text if len(text) < 300 else text[:300] + "..."
+        line = f"at {_json_path(leaf.absolute_path)}: {text} (schema keyword: {leaf.validator})"
+        found[path] = (path, what, line)
+        if len(found) == limit:
+            break
+    return list(found.values())
+
+
 def first_violation(
     validator: jsonschema.protocols.Validator, instance: Any
 ) -> tuple[str, str] | None:
-    """(path, what) of the first violation, the same whatever ids or values the body holds:
-    one missing field is one root cause however many checks read that body."""
-    errors = sorted(validator.iter_errors(instance), key=lambda e: len(list(e.absolute_path)))
-    if not errors:
-        return None
-    leaf = _leaf_errors(errors[0])[0]
-    path = re.sub(r"\[\d+\]", "[*]", _json_path(leaf.absolute_path))
-    if leaf.validator == "required":
-        what = _message(validator, leaf)
-    elif leaf.validator in ("type", "enum", "const", "format", "minimum", "maximum"):
-        what = f"{leaf.validator} {str(leaf.validator_value)[:80]}"
-    else:
-        what = str(leaf.validator)
-    return path, what
+    """(path, what) of the first violation (see `violations`)."""
+    found = violations(validator, instance, limit=1)
+    return (found[0][0], found[0][1]) if found else None
 
 
 def check(
@@ -103,18 +120,18 @@ def check(
     scope: str = "",
     by_path: dict[str, Rule] | None = None,
 ) -> None:
-    """Fail with `rule`, or with the rule `by_path` names for the path of the first violation."""
-    problems = explain(validator, instance)
-    if not problems:
-        return
-    first = first_violation(validator, instance)
-    path, found = first if first else ("$", "invalid")
-    fail(
-        (by_path or {}).get(path, rule),
-        f"{what} violates the spec:\n    " + "\n    ".join(problems),
-        exchange,
-        cause=f"{scope} {path}: {found}".strip(),
-    )
+    """Fail with `rule`, or with the rule `by_path` names for the path of a violation: once per
+    distinct violated path, each its own deviation.
+
+    Softly: the body is still read, so the check goes on to its behaviour checks and reports
+    what else is wrong; it fails at its end (`_failure.fail_soft`)."""
+    for path, found, line in violations(validator, instance):
+        fail_soft(
+            (by_path or {}).get(path, rule),
+            f"{what} violates the spec:\n    {line}",
+            exchange,
+            cause=f"{scope} {path}: {found}".strip(),
+        )
 
 
 def response(operation_id: str, status: int, profile: str) -> jsonschema.protocols.Validator:

@@ -26,6 +26,9 @@ from typing import Any
 import httpcore
 import httpx
 
+from compliance._endpoints import UNRESPONSIVE
+from compliance._endpoints import WATCH as ENDPOINTS
+from compliance._shed import SHED, SHED_HANDLED, SHED_STATUSES
 from inferno.content_encoding import DecodedSizeExceeded, body_decoder
 
 __all__ = [
@@ -186,13 +189,23 @@ class BoundedTransport(httpx.BaseTransport):
         if self._decoded_since_collect > GARBAGE_COLLECT_BYTES:
             self._decoded_since_collect = 0
             gc.collect()
+        url = str(request.url)
+        refusal = ENDPOINTS.refusal(url)
+        if refusal is not None:
+            raise ExchangeBroken(UNRESPONSIVE.id, refusal)
         total = float(request.extensions.get(DEADLINE) or self.total_s)
         watch = _Watch(time.monotonic() + total, total)
         try:
             with _watching(watch):
                 response = self._inner.handle_request(request)
         except httpx.HTTPError as exc:
-            raise broken(exc, watch) from None
+            failure = broken(exc, watch)
+            if isinstance(failure, DeadlineExceeded):
+                ENDPOINTS.expired(url)
+            raise failure from None
+        ENDPOINTS.answered(url)
+        if response.status_code in SHED_STATUSES and not request.extensions.get(SHED_HANDLED):
+            SHED.seen(url, response.status_code, response.headers.get("retry-after"))
         coding = response.headers.get("content-encoding")
         headers = response.headers.copy()
         if coding and coding.strip().lower() != "identity":

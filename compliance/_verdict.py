@@ -12,9 +12,12 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
+from compliance._endpoints import UNRESPONSIVE
 from compliance.rules import Rule, Severity, load_all
 
 UNCLASSIFIED = "unclassified"
+# Rules that explain other failures (an endpoint that stopped answering): reported first.
+ROOT_CAUSES = (UNRESPONSIVE.id,)
 
 
 def _rules() -> dict[str, Rule]:
@@ -25,10 +28,7 @@ def deviations(results: list[dict[str, Any]], base_url: str | None = None) -> li
     """One entry per root cause, most severe first, each listing the checks it broke."""
     known = _rules()
     groups: dict[tuple[str, str], dict[str, Any]] = {}
-    for result in results:
-        if result["outcome"] not in ("failed", "known"):
-            continue
-        details = result.get("details") or {}
+    for result, details in _failures(results):
         rule_id = details.get("rule") or UNCLASSIFIED
         rule = known.get(rule_id)
         cause = details.get("cause") or (
@@ -47,15 +47,35 @@ def deviations(results: list[dict[str, Any]], base_url: str | None = None) -> li
                 "known": True,
                 "request": details.get("request"),
                 "status": details.get("status"),
-                "reproduce": reproduce(result, base_url),
+                "reproduce": reproduce({**result, "details": details}, base_url),
             },
         )
-        entry["checks"].append(result["test_id"])
+        if result["test_id"] not in entry["checks"]:
+            entry["checks"].append(result["test_id"])
         entry["known"] = entry["known"] and result["outcome"] == "known"
     order = [s.value for s in Severity]
     return sorted(
-        groups.values(), key=lambda d: (order.index(d["severity"]), -len(d["checks"]), d["rule"])
+        groups.values(),
+        key=lambda d: (
+            d["rule"] not in ROOT_CAUSES,  # they explain the rest: listed first
+            order.index(d["severity"]),
+            -len(d["checks"]),
+            d["rule"],
+        ),
     )
+
+
+def _failures(results: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(result, details) per deviation a failed check found: a check that went on after a soft
+    failure (a schema violation) reports each deviation it saw."""
+    found = []
+    for result in results:
+        if result["outcome"] not in ("failed", "known"):
+            continue
+        details = result.get("details") or {}
+        for each in details.get("deviations") or [details]:
+            found.append((result, each))
+    return found
 
 
 def score(results: list[dict[str, Any]], found: list[dict[str, Any]]) -> dict[str, Any]:
@@ -65,10 +85,12 @@ def score(results: list[dict[str, Any]], found: list[dict[str, Any]]) -> dict[st
     passed = sum(r["outcome"] == "passed" for r in counted)
     exercised: set[str] = set()
     for result in results:
+        if result["outcome"] == "inconclusive":
+            continue  # shed load: nothing it evaluated was judged
         exercised.update((result.get("details") or {}).get("rules") or [])
-        rule = (result.get("details") or {}).get("rule")
-        if rule:
-            exercised.add(rule)
+    for _, details in _failures(results):
+        if details.get("rule"):
+            exercised.add(details["rule"])
     broken = {d["rule"] for d in found}
     weight = {rid: known[rid].severity.weight for rid in exercised if rid in known}
     for rid in broken - set(weight):  # unclassified failures weigh as contract
@@ -87,6 +109,7 @@ def score(results: list[dict[str, Any]], found: list[dict[str, Any]]) -> dict[st
         "weighted_score": round(100.0 * holding / total, 1) if total else None,
         "deviations": len(found),
         "deviations_by_severity": by_severity,
+        "inconclusive": sum(r["outcome"] == "inconclusive" for r in results),
     }
 
 

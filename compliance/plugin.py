@@ -14,8 +14,11 @@ from typing import Any
 import pytest
 
 from compliance import _baseline, _report
-from compliance._failure import ComplianceFailure, exercised, start_check
+from compliance._endpoints import WATCH as ENDPOINTS
+from compliance._failure import ComplianceFailure, begin_soft, end_soft, exercised, start_check
 from compliance._options import PRESETS, Settings, add_options
+from compliance._outcome import Inconclusive, settle
+from compliance._shed import SHED
 from inferno import safe_report
 
 _SETTINGS_KEY = pytest.StashKey[Settings]()
@@ -36,10 +39,18 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_SETTINGS_KEY] = settings
     if settings.errors:
         raise pytest.UsageError("; ".join(settings.errors))
+    if settings.base_url:  # each process (xdist worker) watches and budgets its own exchanges
+        ENDPOINTS.enabled = True
+        SHED.configure(settings.shed_retries, settings.shed_wait)
     # Only the controller (not xdist workers) aggregates results and writes files.
     if not hasattr(config, "workerinput"):
         known = _baseline.load(settings.baseline) if settings.baseline else _baseline.Baseline()
         config.pluginmanager.register(_report.Collector(settings, known), "inferno-report")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # A session run in-process (pytester) must not leave the watch on for the host session.
+    ENDPOINTS.enabled = False
 
 
 def settings_of(config: pytest.Config) -> Settings:
@@ -84,6 +95,25 @@ def _is_compliance_item(item: pytest.Item) -> bool:
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
     start_check()
+    SHED.start_check()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    """Soft failures (schema, envelope) let the check go on; its verdict is settled here."""
+    if not _is_compliance_item(item):
+        return (yield)
+    begin_soft()
+    try:
+        result = yield
+    except (KeyboardInterrupt, SystemExit):
+        end_soft()
+        raise
+    except BaseException as exc:
+        settle(end_soft(), exc, SHED.in_check())
+        raise  # settle raises whatever it does not replace
+    settle(end_soft(), None, SHED.in_check())
+    return result
 
 
 @pytest.hookimpl(wrapper=True)
@@ -93,15 +123,27 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         return report
     if call.when == "call":
         report.user_properties.append(("inferno_rules", exercised()))
+    if call.excinfo is not None and isinstance(call.excinfo.value, Inconclusive):
+        report.user_properties.append(("inferno_inconclusive", call.excinfo.value.shed))
+        return report
     if call.excinfo is not None and isinstance(call.excinfo.value, ComplianceFailure):
-        for key, value in call.excinfo.value.details().items():
+        failure = call.excinfo.value
+        for key, value in failure.details().items():
             report.user_properties.append((f"inferno_{key}", value))
+        if failure.also:
+            every = [failure, *failure.also]
+            report.user_properties.append(("inferno_deviations", [f.details() for f in every]))
     settings = settings_of(item.config)
     if report.failed and settings.baseline and not settings.update_baseline:
         failure = call.excinfo.value if call.excinfo is not None else None
-        rule = failure.rule.id if isinstance(failure, ComplianceFailure) else None
+        found = [failure, *failure.also] if isinstance(failure, ComplianceFailure) else [None]
         known = _baseline.cached(settings.baseline)
-        reason = known.known(_baseline.key(item.nodeid), rule)
+        # Known only if every deviation the check met is: a new one beside a known one fails.
+        reasons = [
+            known.known(_baseline.key(item.nodeid), f.rule.id if f is not None else None)
+            for f in found
+        ]
+        reason = reasons[0] if all(r is not None for r in reasons) else None
         if reason is not None:
             # Reported as an expected failure: visible, but does not fail the run.
             report.outcome = "skipped"

@@ -10,12 +10,28 @@ import pytest
 
 from compliance import _responses as r
 from compliance import _responses_rules as rules
+from compliance._answer import MODES
 from compliance._capabilities import Capabilities
 from compliance._client import ApiClient
 from compliance._failure import ensure, fail
 from compliance._options import Settings
 
 JSON_LIMIT = 64
+_CALL_ID = "call_inferno_form"
+# Inputs every client sends; each its own rule (rules.INPUT_FORMS).
+_FORM_INPUTS = {
+    "content-parts": [{"role": "user", "content": [{"type": "input_text", "text": "Say hello."}]}],
+    "function-call-items": [
+        {"role": "user", "content": r.WEATHER_QUESTION},
+        {
+            "type": "function_call",
+            "call_id": _CALL_ID,
+            "name": r.FUNCTION_TOOL["name"],
+            "arguments": '{"city": "Paris"}',
+        },
+        {"type": "function_call_output", "call_id": _CALL_ID, "output": '{"celsius": 21}'},
+    ],
+}
 
 
 @pytest.fixture(autouse=True)
@@ -191,3 +207,20 @@ def test_responses_text_format_json_schema(
         ex,
         cause=f"{rules.TEXT_FORMAT}: schema",
     )
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("form", list(rules.INPUT_FORMS))
+def test_responses_mandatory_input_forms(
+    client: ApiClient, settings: Settings, model: str, form: str, mode: str
+) -> None:
+    """Inputs every client sends are part of the contract: a 4xx is a failure, not a declined
+    feature. Function items are sent without tools: a server that runs no tools still reads a
+    conversation that holds a tool turn."""
+    rule = rules.INPUT_FORMS[form]
+    request = r.body(model, _FORM_INPUTS[form])
+    exchange = r.send(client, request, mode)
+    if exchange.status is not None and exchange.status != 200:
+        fail(rule, f"an input every client may send was answered {exchange.status}", exchange)
+    response = r.response_of(exchange, request, mode, settings.profile)
+    r.said(response, exchange, f"the answer to the {form} input")

@@ -86,7 +86,7 @@ def run_load_profile(base_url: str, summary: Path, seconds: int, users: int) -> 
         sys.executable, "-m", "loadtests", "--headless", "--host", server_root(base_url),
         "-u", str(users), "-r", str(users), "-t", f"{seconds}s", "--max-tokens", "32",
         "--stop-timeout", "30", "--only-summary", "--loglevel", "WARNING",
-        "--summary", str(summary),
+        "--summary", str(summary), "--report", str(summary.parent / "load"),
     ]  # fmt: skip
     proc = subprocess.run(
         command, capture_output=True, text=True, timeout=seconds + LOAD_GRACE_S, check=False
@@ -118,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"compliance report: {reports / 'compliance' / 'report.html'}")
     print(f"                   {reports / 'compliance' / 'report.md'}")
     print(f"load summary:      {reports / 'load-summary.json'}")
+    print(f"load report:       {reports / 'load' / 'report.html'}")
     return suite or load
 
 

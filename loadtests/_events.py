@@ -10,6 +10,7 @@ import functools
 import logging
 import random
 import sys
+import time
 from typing import Any
 
 from locust import events
@@ -19,11 +20,15 @@ from ._arrivals import ArrivalProcess, RateTimeline
 from ._open_loop import OpenLoop, Share, SweepSteps, timeline_for
 from ._options import add_arguments
 from ._recorder import RECORDER, Batch
+from ._report import write_report
 from ._run_state import RUN
 from ._settings import SETTINGS, from_options
 from ._slo import check, parse_slo, request_objectives
-from ._summary import DEFINITIONS, format_table, view, write_summary
+from ._summary import DEFINITIONS, format_table, samples, view, write_summary
+from ._timeline import series
+from ._trace import trace_schedule
 from ._user import LLMUser, discovered_model
+from ._window import END_MESSAGE
 
 log = logging.getLogger("inferno")
 DEFAULT_USER_CLASS = "MixedUser"
@@ -49,6 +54,7 @@ def _on_init(environment: Any, runner: Any = None, **_: Any) -> None:
     RECORDER.buffer_only = RUN.is_worker
     if RUN.is_worker:
         runner.register_message(SHARE_MESSAGE, _on_share)
+        runner.register_message(END_MESSAGE, _on_end_message)
         _cache_locust_defaults()
     _default_to_mix(environment, options)
 
@@ -72,10 +78,30 @@ def _on_share(msg: Any, **_: Any) -> None:
     RUN.share = Share(**msg.data)
 
 
+def _on_end_message(msg: Any, **_: Any) -> None:
+    RECORDER.end_window(time.perf_counter())
+
+
+def end_of_load(runner: Any) -> None:
+    """The load window ends here: on this process, and (from a master) on every worker."""
+    RECORDER.end_window(time.perf_counter())
+    if not RUN.is_worker:
+        if RECORDER.aggregate.stopped is None and RUN.is_master and runner is not None:
+            runner.send_message(END_MESSAGE, None)
+        RECORDER.aggregate.mark_stopped()
+
+
+@events.test_stopping.add_listener
+def _on_test_stopping(environment: Any, **_: Any) -> None:
+    # Before Locust stops the users, so that the streams it cuts off are credited to the window.
+    end_of_load(environment.runner)
+
+
 def _apply_options(options: Any) -> None:
     SETTINGS.__dict__.update(from_options(options).__dict__)
     RUN.slo = parse_slo(getattr(options, "slo", "") or "")
     RUN.summary_path = getattr(options, "summary", "") or ""
+    RUN.report_dir = getattr(options, "report", "") or ""
     RUN.shape_name = getattr(options, "shape", "constant") or "constant"
     RECORDER.objectives = request_objectives(RUN.slo)
     LLMUser.network_timeout = SETTINGS.request_timeout
@@ -101,6 +127,8 @@ def _on_test_start(environment: Any, **_: Any) -> None:
         _apply_options(environment.parsed_options)
     except (OSError, ValueError) as exc:
         log.error("inferno: keeping the previous settings: %s", exc)
+    RECORDER.window.reset()
+    RECORDER.timeline.restart()
     if RUN.is_worker:
         RECORDER.batch = Batch()
     else:
@@ -138,22 +166,27 @@ def _open_loop(options: Any) -> OpenLoop:
     )
     share = RUN.share
     timeline = timeline_for(RUN.shape_name, SETTINGS.rate, share.run_time, steps)
+    entries = None
     if share.count == 0:
         log.error("inferno: this worker joined after the test started; it sends no arrivals")
         share, timeline = Share(0, 1, share.seed), RateTimeline.constant(0.0)
+        entries = iter(())
+    elif SETTINGS.trace:
+        entries = trace_schedule(SETTINGS.trace, SETTINGS.trace_speed, share.index, share.count)
+    kind = "constant" if SETTINGS.trace else SETTINGS.arrival  # a trace is not drawn from it
     return OpenLoop(
-        ArrivalProcess(SETTINGS.arrival, SETTINGS.burstiness),
+        ArrivalProcess(kind, SETTINGS.burstiness),
         timeline,
         share,
         SETTINGS.max_in_flight,
         SETTINGS.late_after_s,
+        entries,
     )
 
 
 @events.test_stop.add_listener
 def _on_test_stop(environment: Any, **_: Any) -> None:
-    if not RUN.is_worker:
-        RECORDER.aggregate.mark_stopped()
+    end_of_load(environment.runner)
     if RUN.open_loop is not None:
         RUN.open_loop.drain(0.0)  # users drained it on stop; nothing may outlive the test
     if RUN.is_worker:
@@ -177,7 +210,7 @@ def _on_worker_report(client_id: str, data: dict[str, Any], **_: Any) -> None:
 
 def build_summary(environment: Any) -> dict[str, Any]:
     agg = RECORDER.aggregate
-    summary = view(agg.totals(), agg.metrics, agg.duration_s())
+    summary = view(agg.totals(), agg.metrics, agg.duration_s(), credit=agg.credit)
     shape = dict(RUN.shape_report) or {"name": RUN.shape_name}
     options = environment.parsed_options
     summary.update(
@@ -218,6 +251,8 @@ def _add_run_details(summary: dict[str, Any], agg: Any) -> None:
         del summary["arrivals"]
     if agg.turns:
         summary["turns"] = {str(n): agg.turns[n].as_dict() for n in sorted(agg.turns)}
+    summary["timeline"] = series(agg.timeline, RECORDER.end_of_load_s())
+    summary["samples"] = samples(agg.metrics)
 
 
 def _slo_verdict(summary: dict[str, Any]) -> dict[str, Any]:
@@ -240,6 +275,12 @@ def _on_quitting(environment: Any, **_: Any) -> None:
     summary = build_summary(environment)
     if RUN.summary_path:
         write_summary(RUN.summary_path, summary)
+    if RUN.report_dir:
+        try:
+            written = write_report(RUN.report_dir, summary)
+            log.info("inferno: report written to %s", written)
+        except Exception as exc:  # a chart that cannot be drawn must not cost the run its verdict
+            log.error("inferno: no report: %s", exc)
     # A closed stdout (e.g. piped into head) must not lose the exit-code verdict.
     with contextlib.suppress(OSError):
         print(format_table(summary), flush=True)

@@ -18,6 +18,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import gevent
 import gevent.pool
@@ -73,14 +74,18 @@ class OpenLoop:
         share: Share,
         max_in_flight: int,
         tolerance_s: float,
+        entries: Iterator[tuple[float, Any]] | None = None,
     ) -> None:
+        """``entries``: (due, what to send) instead of drawn arrivals (a replayed trace)."""
         self.epoch: float | None = None  # the schedule's time 0: when the first user is ready
         self.share = share
         self.tolerance_s = tolerance_s
         self.pool = gevent.pool.Pool(max_in_flight)
-        self._due: Iterator[float] = schedule(
-            process, timeline, share.seed, share.index, share.count
-        )
+        if entries is None:
+            drawn = schedule(process, timeline, share.seed, share.index, share.count)
+            entries = ((t, None) for t in drawn)
+        self._due: Iterator[tuple[float, Any]] = entries
+        self.claimed: Any = None  # what the last claimed arrival sends (None: the user picks)
 
     def claim(self) -> float | None:
         """The next due time (monotonic seconds) of this process's schedule, or None."""
@@ -88,7 +93,7 @@ class OpenLoop:
             # Not the test start: a user first asks the server for the model, which must not
             # make the first arrivals late.
             self.epoch = time.monotonic()
-        t = next(self._due, None)
+        t, self.claimed = next(self._due, (None, None))
         return None if t is None else self.epoch + t
 
     def fire(self, due: float, name: str, request: Callable[[], object]) -> None:
@@ -123,6 +128,7 @@ class Dispatcher:
     def __init__(self, loop: OpenLoop) -> None:
         self.loop = loop
         self._due: float | None = None
+        self.payload: Any = None  # what the held arrival sends, when the schedule says
 
     @property
     def holds_arrival(self) -> bool:
@@ -130,6 +136,7 @@ class Dispatcher:
 
     def wait_time(self) -> float:
         self._due = self.loop.claim()
+        self.payload = self.loop.claimed
         if self._due is None:
             return IDLE_CLAIM_S
         return max(0.0, self._due - time.monotonic())

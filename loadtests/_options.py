@@ -73,6 +73,21 @@ def add_arguments(parser: Any) -> None:
         "(rate-sweep: the first step's rate)",
     )
     group.add_argument(
+        "--trace",
+        env_var="INFERNO_TRACE",
+        default="",
+        help="Replay this timed request trace open loop: JSONL with timestamp (ms), input_length, "
+        "output_length, optional hash_ids, session_id, prompt (Mooncake style), or a CSV with "
+        "Timestamp (s), Request tokens, Response tokens (BurstGPT style); --rate is not used",
+    )
+    group.add_argument(
+        "--trace-speed",
+        env_var="INFERNO_TRACE_SPEED",
+        type=float,
+        default=1.0,
+        help="--trace: replay this many times faster than recorded (0.5 = half as fast)",
+    )
+    group.add_argument(
         "--burstiness",
         env_var="INFERNO_BURSTINESS",
         type=float,
@@ -173,6 +188,13 @@ def add_arguments(parser: Any) -> None:
         "error_rate=0.01,min_output_tok_s=100,min_goodput_rps=5: a violation makes the exit code "
         "non-zero. Per request, e.g. ttft_ms=500,itl_ms=50,e2e_ms=5000 (itl_ms: the request's "
         "own ITL p95): requests meeting all of them count as goodput",
+    )
+    group.add_argument(
+        "--report",
+        env_var="INFERNO_REPORT",
+        default="",
+        help="Write summary.json and a self-contained report.html (latency distributions, "
+        "throughput and TTFT over time, the rate-sweep curve, turns, SLO lines) to this folder",
     )
     group.add_argument(
         "--summary",

@@ -16,7 +16,9 @@ from typing import Any
 
 from inferno.stats import percentile
 
+from . import _timeline
 from ._slo import meets
+from ._window import Credit, Live, LoadWindow
 
 METRICS = (
     "ttft_ms",
@@ -146,6 +148,7 @@ class Batch:
         self.by_name: dict[str, Counts] = {}
         self.errors: Counter[str] = Counter()
         self.turns: dict[int, dict[str, Any]] = {}
+        self.credit = Credit()  # what this process produced inside the load window
 
     def turn(self, number: int) -> dict[str, Any]:
         entry = self.turns.get(number)
@@ -165,10 +168,11 @@ class Batch:
             "by_name": {n: c.as_dict() for n, c in self.by_name.items()},
             "errors": dict(self.errors.most_common(MAX_ERROR_REASONS)),
             "turns": {str(k): {**v, "ttft_ms": v["ttft_ms"][-CAP:]} for k, v in self.turns.items()},
+            "window": self.credit.as_dict(),
         }
 
     def empty(self) -> bool:
-        return not self.by_name
+        return not self.by_name and self.credit.empty()
 
 
 class Aggregate:
@@ -188,6 +192,8 @@ class Aggregate:
         self.reports = 0
         self.model: str | None = None
         self.turns: dict[int, TurnStats] = {}
+        self.credit = Credit()
+        self.timeline: dict[int, list[float]] = {}
 
     def merge(self, message: dict[str, Any]) -> None:
         self.reports += 1
@@ -204,6 +210,8 @@ class Aggregate:
                 self.errors[reason] += count
             else:
                 self.errors["(other)"] += count
+        self.credit.add(message.get("window") or {})
+        _timeline.merge(self.timeline, message.get("timeline") or {})
         for number, entry in (message.get("turns") or {}).items():
             turn = int(number)
             if 0 < turn <= MAX_TURNS:
@@ -239,6 +247,46 @@ class Recorder:
         # Local and master processes merge immediately; workers ship batches to the master.
         self.buffer_only = False
         self.objectives: dict[str, float] = {}  # per-request objectives that make a request good
+        self.window = LoadWindow()
+        self.timeline = _timeline.Timeline()
+
+    def begin(self, start: float) -> Live:
+        """A request left at ``start`` (perf_counter); pass the handle to ``ok`` or ``cut_off``."""
+        return self.window.begin(start)
+
+    def cut_off(self, live: Live, now: float) -> None:
+        """The request was stopped before it finished (the load ended under it)."""
+        if not live.settled:
+            self.batch.credit.add(self.window.cut_off(live, now, self.objectives).as_dict())
+            self._flush_local()
+
+    def end_window(self, now: float) -> None:
+        """The load ended on this process; later output no longer counts toward throughput."""
+        if self.window.end is None:
+            self.window.end = now
+
+    def end_of_load_s(self) -> float | None:
+        """When the load ended, in seconds since this process's test start."""
+        end = self.window.end
+        return None if end is None else end - self.timeline.started
+
+    def _on_timeline(self, live: Live, output_tokens: int, ttft_s: float | None) -> None:
+        timeline, result = self.timeline, live.stream
+        if result is not None and result.first_content_at is not None and result.content_events:
+            per_event = output_tokens / result.content_events
+            at = result.first_content_at
+            timeline.add(at, "output_tokens", per_event)
+            for gap in result.itl_s:
+                at += gap
+                timeline.add(at, "output_tokens", per_event)
+            done = result.done_at or at
+        else:
+            done = time.perf_counter()
+            timeline.add(done, "output_tokens", output_tokens)
+        timeline.add(done, "requests")
+        if ttft_s is not None:
+            timeline.add(live.start + ttft_s, "ttft_sum_ms", ttft_s * 1000.0)
+            timeline.add(live.start + ttft_s, "ttft_count")
 
     def _flush_local(self) -> None:
         if not self.buffer_only and not self.batch.empty():
@@ -246,7 +294,7 @@ class Recorder:
 
     def drain(self) -> dict[str, Any]:
         batch, self.batch = self.batch, Batch()
-        return batch.to_message()
+        return {**batch.to_message(), "timeline": self.timeline.drain()}
 
     def ok(
         self,
@@ -263,15 +311,24 @@ class Recorder:
         reasoning_ttft_s: float | None = None,
         answer_ttft_s: float | None = None,
         turn: int | None = None,
+        live: Live | None = None,
     ) -> None:
         b = self.batch
         counts = b.counts_for(name)
         counts.ok += 1
         counts.output_tokens += output_tokens
         counts.prompt_tokens += prompt_tokens
-        if meets(self.objectives, ttft_s=ttft_s, itl_s=itl_s, tpot_s=tpot_s, e2e_s=e2e_s):
+        good = meets(self.objectives, ttft_s=ttft_s, itl_s=itl_s, tpot_s=tpot_s, e2e_s=e2e_s)
+        if good:
             counts.good += 1
             counts.good_output_tokens += output_tokens
+        # Users that do not track their requests: the answer just arrived, so it left e2e ago.
+        live = live or Live(time.perf_counter() - e2e_s)
+        credit = self.window.finished(
+            live, e2e_s=e2e_s, output_tokens=output_tokens, prompt_tokens=prompt_tokens, good=good
+        )
+        b.credit.add(credit.as_dict())
+        self._on_timeline(live, output_tokens, ttft_s)
         if cached_tokens is not None:
             counts.cached_tokens += cached_tokens
             counts.cache_reports += 1
@@ -317,6 +374,7 @@ class Recorder:
 
     def error(self, name: str, reason: str) -> None:
         self.batch.counts_for(name).errors += 1
+        self.timeline.add(time.perf_counter(), "errors")
         key = f"{name}: {reason}"[:200]
         if key not in self.batch.errors and len(self.batch.errors) >= MAX_ERROR_REASONS:
             key = "(other)"

@@ -14,6 +14,7 @@ class RunState:
     shape_name: str = "constant"
     shape_report: dict[str, Any] = field(default_factory=dict)
     summary_path: str = ""
+    report_dir: str = ""
     is_worker: bool = False
     is_master: bool = False
     # This process's part of the run (index among the load processes, seed); a worker gets it

@@ -10,8 +10,10 @@ from typing import Any
 from ._datasets import load_prompts
 from ._prompts import Prompt, builtin_prompts, shared_prefix
 from ._recorder import MAX_TURNS
+from ._trace import TraceEntry, load_trace
 
 CLOSED = "closed"
+TRACE = "trace"  # open loop on the timestamps of --trace
 
 
 @dataclass
@@ -32,6 +34,8 @@ class Settings:
     late_after_s: float = 0.05
     turns: int = 4
     prefix: str = ""  # the shared system prompt (--shared-prefix-tokens)
+    trace: list[TraceEntry] = field(default_factory=list)
+    trace_speed: float = 1.0
 
     @property
     def open_loop(self) -> bool:
@@ -81,7 +85,18 @@ def _open_loop_options(settings: Settings, options: Any) -> None:
     settings.burstiness = float(getattr(options, "burstiness", 1.0))
     settings.max_in_flight = int(getattr(options, "max_in_flight", 512))
     settings.late_after_s = float(getattr(options, "late_after_ms", 50.0)) / 1000.0
-    if not settings.open_loop:
+    trace = getattr(options, "trace", "") or ""
+    if trace:
+        settings.trace_speed = float(getattr(options, "trace_speed", 1.0) or 1.0)
+        if settings.trace_speed <= 0:
+            raise ValueError("--trace-speed must be positive")
+        if shape not in ("constant", "soak"):
+            raise ValueError("--trace sets the arrivals itself: use it with --shape constant")
+        settings.trace = load_trace(trace)
+        settings.arrival = TRACE
+        length = settings.trace[-1].at_s / settings.trace_speed
+        settings.rate = len(settings.trace) / length if length > 0 else 0.0  # for the summary
+    if not settings.open_loop or settings.trace:
         return
     if shape == "sweep":
         raise ValueError("--shape sweep steps users (closed loop); use rate-sweep with --arrival")

@@ -13,6 +13,7 @@ from typing import Any
 
 from locust import LoadTestShape
 
+from ._events import end_of_load
 from ._open_loop import DEFAULT_TIMED_RUN_S
 from ._rate_sweep import OpenLoopShape, RateSweep, RateSweepParams
 from ._recorder import RECORDER
@@ -21,11 +22,13 @@ from ._settings import SETTINGS
 from ._shapes import DEFAULT_SOAK_S, Constant, Ramp, ShapeParams, Soak, Spike, Sweep, SweepParams
 from ._slo import check
 from ._summary import view
+from ._trace import trace_length_s
 
 # After the load ends, workers still hold samples of requests that finished since their last
 # report; they report every 3 s, so the master waits a little longer than that before stopping.
 WORKER_REPORT_WAIT_S = 4.0
 MAX_DRAIN_S = 600.0
+TRACE_TAIL_S = 30.0  # --trace without -t: the run ends this long after the last arrival
 DRAIN_SPAWN_RATE = 50.0  # stop rate per second; Locust warns above 100 per worker
 
 
@@ -98,6 +101,8 @@ class LLMLoadShape(LoadTestShape):
                 self._read_window,
                 self._judge,
             )
+        if SETTINGS.trace and run_time is None:  # the trace, then time for its last answers
+            run_time = trace_length_s(SETTINGS.trace, SETTINGS.trace_speed) + TRACE_TAIL_S
         if name in ("ramp", "spike"):
             run_time = run_time or DEFAULT_TIMED_RUN_S
         elif name == "soak":
@@ -131,7 +136,7 @@ class LLMLoadShape(LoadTestShape):
             if result is not None:
                 return result
             self._drain_started = time.monotonic()
-            RECORDER.aggregate.mark_stopped()
+            end_of_load(self.runner)
         return self._drain()
 
     def _drain(self) -> tuple[int, float] | None:

@@ -4,23 +4,41 @@ from __future__ import annotations
 
 import json
 import math
+import random
 from pathlib import Path
 from typing import Any
 
 from ._recorder import METRICS, Counts, Reservoir, describe
+from ._window import Credit, rates
 
 
-def view(counts: Counts, metrics: dict[str, Reservoir], duration_s: float) -> dict[str, Any]:
+def view(
+    counts: Counts,
+    metrics: dict[str, Reservoir],
+    duration_s: float,
+    credit: Credit | None = None,
+) -> dict[str, Any]:
     """Counts, rates, throughput and percentiles of one interval (whole run or a sweep step).
 
     error_rate excludes shed requests (they are the server protecting itself, reported as
-    shed_rate); throughput counts successful requests only.
+    shed_rate); throughput counts successful requests only. With ``credit`` (the whole run),
+    throughput and goodput rates are what was produced inside the load window (``_window.py``);
+    without it, what completed in the interval.
     """
     answered = counts.ok + counts.errors
     total = answered + counts.shed
     duration_s = max(duration_s, 1e-9)
     attempts = total + counts.dropped
     sent = counts.arrivals - counts.dropped
+    if credit is None:
+        credit = Credit(
+            requests=counts.ok,
+            output_tokens=counts.output_tokens,
+            prompt_tokens=counts.prompt_tokens,
+            good_requests=counts.good,
+            good_output_tokens=counts.good_output_tokens,
+        )
+    rate = rates(credit, duration_s)
     return {
         "duration_s": duration_s,
         "requests": {
@@ -32,10 +50,19 @@ def view(counts: Counts, metrics: dict[str, Reservoir], duration_s: float) -> di
             "shed_rate": counts.shed / total if total else 0.0,
         },
         "throughput": {
-            "requests_per_s": counts.ok / duration_s,
-            "output_tokens_per_s": counts.output_tokens / duration_s,
-            "prompt_tokens_per_s": counts.prompt_tokens / duration_s,
-            "total_tokens_per_s": (counts.output_tokens + counts.prompt_tokens) / duration_s,
+            key: rate[key]
+            for key in (
+                "requests_per_s",
+                "output_tokens_per_s",
+                "prompt_tokens_per_s",
+                "total_tokens_per_s",
+            )
+        },
+        "window": {
+            "requests": credit.requests,
+            "output_tokens": credit.output_tokens,
+            "cut_off_at_end": credit.cut_off,
+            "drained_after_end": credit.drained,
         },
         "tokens": {
             "prompt": counts.prompt_tokens,
@@ -45,8 +72,8 @@ def view(counts: Counts, metrics: dict[str, Reservoir], duration_s: float) -> di
         },
         "goodput": {
             "requests": counts.good,
-            "requests_per_s": counts.good / duration_s,
-            "output_tokens_per_s": counts.good_output_tokens / duration_s,
+            "requests_per_s": rate["goodput_requests_per_s"],
+            "output_tokens_per_s": rate["goodput_output_tokens_per_s"],
             "ratio": counts.good / attempts if attempts else 0.0,
         },
         "arrivals": {
@@ -68,6 +95,21 @@ def view(counts: Counts, metrics: dict[str, Reservoir], duration_s: float) -> di
         },
         "metrics": {m: describe(metrics[m]) for m in METRICS},
     }
+
+
+SAMPLES_KEPT = 2000  # per metric, in the JSON: enough for distributions and bootstrap intervals
+SAMPLED = ("ttft_ms", "itl_ms", "tpot_ms", "e2e_ms")
+
+
+def samples(metrics: dict[str, Reservoir]) -> dict[str, list[float]]:
+    """A seeded uniform subsample of each latency's raw samples (for the report and `compare`)."""
+    kept = {}
+    for metric in SAMPLED:
+        values = metrics[metric].values
+        if len(values) > SAMPLES_KEPT:
+            values = random.Random(0).sample(values, SAMPLES_KEPT)
+        kept[metric] = [round(v, 3) for v in values]
+    return kept
 
 
 def _json_safe(value: Any) -> Any:
@@ -95,8 +137,8 @@ _LABELS = {
     "ttft_ms": "TTFT ms",
     "reasoning_ttft_ms": "1st reasoning ms",
     "answer_ttft_ms": "1st answer ms",
-    "itl_ms": "ITL ms",
-    "tpot_ms": "TPOT ms",
+    "itl_ms": "ITL ms, per gap",
+    "tpot_ms": "TPOT ms, per req",
     "e2e_ms": "E2E ms",
     "output_tokens": "out tokens/req",
     "send_lag_ms": "send lag ms",

@@ -10,10 +10,11 @@ in its own greenlet, sent when the schedule says so.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import gevent
@@ -27,12 +28,14 @@ from inferno.urls import server_root
 from ._body import discard, read_some
 from ._conversation import Turn, conversation_turns, with_prefix
 from ._open_loop import Dispatcher
-from ._prompts import estimate_tokens
+from ._prompts import Prompt, estimate_tokens
 from ._recorder import RECORDER
 from ._run_state import RUN
 from ._settings import SETTINGS
 from ._shed import SHED_STATUSES, shed_backoff_s
 from ._stream_meter import StreamMeter, StreamResult, cached_tokens
+from ._trace import TraceEntry, trace_prompt
+from ._window import Live
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +155,19 @@ class LLMUser(FastHttpUser):
         RECORDER.shed(name, resp.status_code)
         return shed_backoff_s(resp.headers.get("retry-after"), SETTINGS.max_retry_after)
 
+    @staticmethod
+    @contextlib.contextmanager
+    def _tracked() -> Iterator[Live]:
+        """One request in flight, so that the load window can credit it if the end cuts it off."""
+        live = RECORDER.begin(time.perf_counter())
+        try:
+            yield live
+        except BaseException:  # Locust kills users at the end with GreenletExit
+            RECORDER.cut_off(live, time.perf_counter())
+            raise
+        finally:
+            RECORDER.window.forget(live)
+
     def _fail(self, resp: Any, name: str, reason: str) -> None:
         resp.failure(reason)
         RECORDER.error(name, reason)
@@ -160,8 +176,19 @@ class LLMUser(FastHttpUser):
         """What times this user's streams (chat and completions chunks by default)."""
         return StreamMeter(start, keep_answer=keep_answer)
 
+    def _traced(self) -> TraceEntry | None:
+        """The trace request this open-loop arrival replays, if the run replays a trace."""
+        payload = self.dispatcher.payload if self.dispatcher is not None else None
+        return payload if isinstance(payload, TraceEntry) else None
+
+    def _next_prompt(self) -> Prompt:
+        traced = self._traced()
+        if traced is not None:
+            return trace_prompt(traced, RUN.share.seed)
+        return SETTINGS.pick_prompt(self.rng)
+
     def _body(self, prompt_kind: str, stream: bool) -> dict[str, Any]:
-        prompt = SETTINGS.pick_prompt(self.rng)
+        prompt = self._next_prompt()
         if prompt_kind == "chat":
             return self._generation_body(list(prompt.messages), prompt.max_tokens, stream)
         if prompt_kind == "completion":
@@ -201,7 +228,9 @@ class LLMUser(FastHttpUser):
         """Streamed chat or completion, timed event by event."""
         if self._ready():
             body = self._body(prompt_kind, stream=True)
-            self._send(name, lambda: self._stream(path, body, name))
+            traced = self._traced()
+            turn = traced.turn if traced is not None else None  # a traced session's request
+            self._send(name, lambda: self._stream(path, body, name, turn=turn))
 
     def converse(self, name: str = "conversation") -> None:
         """One conversation of --turns streamed chat turns, each sending the whole history."""
@@ -223,15 +252,18 @@ class LLMUser(FastHttpUser):
 
     def _generate(self, path: str, body: dict[str, Any], name: str) -> None:
         backoff = None
-        with self.client.post(
-            path, json=body, name=name, headers=self._headers(False), catch_response=True
-        ) as resp:
+        with (
+            self._tracked() as live,
+            self.client.post(
+                path, json=body, name=name, headers=self._headers(False), catch_response=True
+            ) as resp,
+        ):
             backoff = self._shed(resp, name)
             if backoff is None:
-                self._check_generation(resp, name)
+                self._check_generation(resp, name, live)
         self._back_off(backoff)
 
-    def _check_generation(self, resp: Any, name: str) -> None:
+    def _check_generation(self, resp: Any, name: str, live: Live) -> None:
         if resp.status_code != 200:
             self._fail(resp, name, _error_text(resp))
             return
@@ -261,17 +293,21 @@ class LLMUser(FastHttpUser):
             prompt_tokens=int(usage.get("prompt_tokens") or 0),
             tokens_from_usage=from_usage,
             cached_tokens=cached_tokens(usage) if isinstance(usage, dict) else None,
+            live=live,
         )
 
     def _embed(self, body: dict[str, Any], name: str) -> None:
         backoff = None
-        with self.client.post(
-            "/v1/embeddings",
-            json=body,
-            name=name,
-            headers=self._headers(False),
-            catch_response=True,
-        ) as resp:
+        with (
+            self._tracked() as live,
+            self.client.post(
+                "/v1/embeddings",
+                json=body,
+                name=name,
+                headers=self._headers(False),
+                catch_response=True,
+            ) as resp,
+        ):
             backoff = self._shed(resp, name)
             if backoff is None:
                 if resp.status_code != 200:
@@ -292,6 +328,7 @@ class LLMUser(FastHttpUser):
                             name,
                             e2e_s=resp.request_meta["response_time"] / 1000.0,
                             prompt_tokens=int(usage.get("prompt_tokens") or 0),
+                            live=live,
                         )
         self._back_off(backoff)
 
@@ -300,24 +337,27 @@ class LLMUser(FastHttpUser):
     ) -> StreamResult | None:
         """The result of a successful stream, or None (failed or shed: already reported)."""
         backoff = result = None
-        start = time.perf_counter()
-        with self.client.post(
-            path,
-            json=body,
-            name=name,
-            headers=self._headers(True),
-            stream=True,
-            catch_response=True,
-        ) as resp:
+        with (
+            self._tracked() as live,
+            self.client.post(
+                path,
+                json=body,
+                name=name,
+                headers=self._headers(True),
+                stream=True,
+                catch_response=True,
+            ) as resp,
+        ):
             backoff = self._shed(resp, name)
             if backoff is None:
-                result = self._consume_stream(resp, name, start, turn)
+                result = self._consume_stream(resp, name, live, turn)
         self._back_off(backoff)
         return result
 
     def _consume_stream(
-        self, resp: Any, name: str, start: float, turn: int | None
+        self, resp: Any, name: str, live: Live, turn: int | None
     ) -> StreamResult | None:
+        start = live.start
         if resp.status_code != 200:
             self._fail(resp, name, _error_text(resp))
             return None
@@ -327,7 +367,7 @@ class LLMUser(FastHttpUser):
             self._fail(resp, name, f"stream answered with Content-Type {content_type!r}")
             return None
         meter = self.stream_meter(start, keep_answer=turn is not None)
-        result = meter.result
+        result = live.stream = meter.result
         parser = SSEParser()
         raw = resp.stream
         deadline = start + SETTINGS.request_timeout
@@ -360,6 +400,13 @@ class LLMUser(FastHttpUser):
             self._fail(resp, name, reason)
             return None
         resp.success()
+        self._record_stream(name, result, live, turn)
+        return result
+
+    def _record_stream(
+        self, name: str, result: StreamResult, live: Live, turn: int | None = None
+    ) -> None:
+        """A successful stream's timings: Locust's TTFT, ITL and TPOT entries and the summary's."""
         ttft, tpot = result.ttft_s, result.tpot_s
         if ttft is not None:
             self._fire("TTFT", name, ttft * 1000.0)
@@ -380,5 +427,5 @@ class LLMUser(FastHttpUser):
             reasoning_ttft_s=result.reasoning_ttft_s,
             answer_ttft_s=result.answer_ttft_s,
             turn=turn,
+            live=live,
         )
-        return result

@@ -8,6 +8,7 @@ locust -f loadtests --host http://127.0.0.1:8000/v1 StreamingChatUser # one kind
 """
 
 from loadtests._responses_user import StreamingResponsesUser
+from loadtests._responses_ws import WebSocketResponsesUser
 from loadtests._users import (
     ChatUser,
     CompletionUser,
@@ -25,4 +26,5 @@ __all__ = [
     "MixedUser",
     "StreamingChatUser",
     "StreamingResponsesUser",
+    "WebSocketResponsesUser",
 ]

@@ -1,12 +1,14 @@
 """The Responses folder: create (JSON and streamed), then the stored response's life in order
-(retrieve, input items, continue with previous_response_id, delete, gone), token counting and the
-error rows. Later requests use the id the first one saves in the `response_id` variable."""
+(retrieve, input items, continue with previous_response_id, compact, delete, gone), token
+counting and the error rows. Later requests use the id the first one saves in the `response_id`
+variable."""
 
 from __future__ import annotations
 
 from ._requests import Case, ErrorRow, Folder, _bound, _invalid, _post, _unknown_model
 
 OP = "createResponse"
+COMPACT = "compactResponse"
 RESPONSE_ID = "{{response_id}}"
 UNKNOWN_RESPONSE = "resp_inferno_no_such_response"
 NOT_FOUND = ErrorRow("invalid_request_error")
@@ -79,6 +81,22 @@ def responses_folder() -> Folder:
                 ),
             ),
             _post(
+                COMPACT,
+                "Compact it",
+                {"model": "{{model}}", "previous_response_id": RESPONSE_ID, "input": "Compact."},
+                200,
+                checks=(
+                    'pm.test("user messages kept, one compaction item last", function () {',
+                    "    const output = pm.response.json().output;",
+                    "    pm.expect(output[output.length - 1].type).to.equal('compaction');",
+                    "    output.slice(0, -1).forEach(function (item) {",
+                    "        pm.expect(item.role).to.equal('user');",
+                    "    });",
+                    "});",
+                ),
+                description="The window to send back as input: user messages and a summary.",
+            ),
+            _post(
                 "countResponseInputTokens",
                 "Count input tokens",
                 {"model": "{{model}}", "input": "Say hello."},
@@ -119,6 +137,19 @@ def responses_folder() -> Folder:
                 f"max_output_tokens = {minimum - 1}, below OpenAI's minimum (400)",
             ),
             _unknown_model(OP, body),
+            _invalid(COMPACT, {"input": "Compact."}, "model", "Compact without model (400)"),
+            _post(
+                COMPACT,
+                "Compact an unknown previous_response_id (404)",
+                {"model": "{{model}}", "previous_response_id": UNKNOWN_RESPONSE},
+                404,
+                error=ErrorRow(
+                    "invalid_request_error",
+                    param="previous_response_id",
+                    code="previous_response_not_found",
+                ),
+                description="Compacting a response the server does not hold is 404.",
+            ),
             _post(
                 OP,
                 "Unknown previous_response_id (404)",

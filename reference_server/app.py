@@ -9,13 +9,13 @@ import sys
 import time
 
 from sanic import Request, Sanic, json
-from sanic.exceptions import HTTPException, RequestCancelled
+from sanic.exceptions import HTTPException, RequestCancelled, SanicException
 from sanic.handlers import ErrorHandler
 from sanic.response import HTTPResponse
 
 import specs
 
-from . import accounting, flow
+from . import accounting, engine_health, flow
 from .compression import compress_body, is_compressible, negotiate
 from .config import ServerConfig
 from .engine import BATCH_TOKEN_BUCKETS, EngineNotReady, QueueFull
@@ -23,7 +23,17 @@ from .errors import ApiError, InferenceFailed
 from .metrics import Metrics
 from .registry import EngineFactory, ModelRegistry
 from .responses_store import ResponseStore
-from .routes import chat, completions, embeddings, models, ops, responses, websocket
+from .routes import (
+    chat,
+    completions,
+    embeddings,
+    models,
+    ops,
+    responses,
+    responses_compact,
+    responses_ws,
+    websocket,
+)
 
 log = logging.getLogger("reference_server")
 LOAD_POLL_S = 0.05  # how often the load watcher looks at models still loading
@@ -74,6 +84,14 @@ def to_api_error(exception: BaseException) -> ApiError:
         elif status == 405:
             message = f"Method not allowed: {exception}"
         return ApiError(status, message)
+    if isinstance(exception, SanicException) and 400 <= exception.status_code < 500:
+        # A WebSocket route asked for without an upgrade: the handshake's own refusal (426).
+        return ApiError(
+            exception.status_code,
+            str(exception).strip().splitlines()[0],
+            code="websocket_upgrade_required" if exception.status_code == 426 else None,
+            error_type="invalid_request_error",
+        )
     return ApiError(500, "inference failed: internal error", code="internal_error")
 
 
@@ -97,6 +115,8 @@ def create_app(
     _describe_metrics(app.ctx.metrics)
     accounting.describe(app.ctx.metrics)
     app.ctx.metrics.add_gauges(lambda: _load_gauges(app.ctx.registry))
+    engine_health.describe_metrics(app.ctx.metrics)
+    app.ctx.metrics.add_gauges(lambda: engine_health.samples(app.ctx.registry))
 
     app.add_route(models.list_models, "/v1/models", methods=["GET"])
     app.add_route(models.retrieve_model, "/v1/models/<model:path>", methods=["GET"])
@@ -105,6 +125,7 @@ def create_app(
     app.add_route(embeddings.embeddings, "/v1/embeddings", methods=["POST"])
     app.add_route(responses.create_response, "/v1/responses", methods=["POST"])
     app.add_route(responses.count_input_tokens, "/v1/responses/input_tokens", methods=["POST"])
+    app.add_route(responses_compact.compact_response, "/v1/responses/compact", methods=["POST"])
     app.add_route(responses.retrieve_response, "/v1/responses/<response_id>", methods=["GET"])
     app.add_route(responses.delete_response, "/v1/responses/<response_id>", methods=["DELETE"])
     app.add_route(
@@ -115,6 +136,7 @@ def create_app(
     app.add_route(ops.openapi, "/openapi.json", methods=["GET"])
     app.add_websocket_route(websocket.chat_ws, "/v1/chat/completions/ws")
     app.add_websocket_route(websocket.completions_ws, "/v1/completions/ws")
+    app.add_websocket_route(responses_ws.responses_ws, "/v1/responses")
 
     @app.before_server_start
     async def _start_models(app: Sanic) -> None:
@@ -131,6 +153,7 @@ def create_app(
     @app.after_server_start
     async def _watch_loads(app: Sanic) -> None:
         app.add_task(_report_load_failures(app), name="inferno-load-watch")
+        app.add_task(engine_health.watch_engine_faults(app), name="inferno-engine-watch")
 
     @app.after_server_stop
     async def _stop_models(app: Sanic) -> None:

@@ -96,7 +96,10 @@ class ModelRegistry:
 
     @property
     def failed(self) -> bool:
-        return any(m.worker.load_error is not None for m in self._models.values())
+        return any(
+            m.worker.load_error is not None or m.worker.fault is not None
+            for m in self._models.values()
+        )
 
     def get(self, model_id: object) -> ServedModel:
         model = self._models.get(model_id) if isinstance(model_id, str) else None
@@ -104,6 +107,14 @@ class ModelRegistry:
             raise model_not_found(str(model_id))
         if model.worker.load_error is not None:
             raise load_failure(model)
+        if model.worker.fault is not None:
+            raise ApiError(
+                503,
+                f"model '{model_id}' is unavailable: its engine failed ({model.worker.fault})",
+                code="model_unavailable",
+                error_type="server_error",
+                headers={"Retry-After": "1"},
+            )
         if not model.worker.ready:
             raise ApiError(
                 503,

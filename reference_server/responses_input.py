@@ -10,11 +10,12 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from .errors import ApiError, invalid_request
 from .params import format_grammar
-from .responses_store import Item, ResponseStore, StoredResponse
+from .responses_compaction import SUMMARY_HEADING, decode_summary
+from .responses_store import Item, StoredResponse
 from .tool_calls import FunctionSpec, ToolPlan, tool_plan
 
 LOGPROBS = "message.output_text.logprobs"  # the one `include` value a local model can honour
@@ -22,6 +23,12 @@ LOGPROBS = "message.output_text.logprobs"  # the one `include` value a local mod
 
 def new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(12)}"
+
+
+class ResponseLookup(Protocol):
+    """Where `previous_response_id` is looked up: the store, or a WebSocket's own state first."""
+
+    def get(self, response_id: str) -> StoredResponse | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,18 +124,30 @@ def tools_echo(body: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def read_conversation(body: dict[str, Any], store: ResponseStore) -> Conversation:
+def previous_response(body: dict[str, Any], store: ResponseLookup) -> StoredResponse | None:
+    """The response `previous_response_id` continues; 404 when the server does not hold it."""
+    if not body.get("previous_response_id"):
+        return None
+    previous = store.get(body["previous_response_id"])
+    if previous is None:
+        raise ApiError(
+            404,
+            f"Previous response with id '{body['previous_response_id']}' not found.",
+            param="previous_response_id",
+            code="previous_response_not_found",
+        )
+    return previous
+
+
+def read_context(body: dict[str, Any], store: ResponseLookup) -> tuple[Item, ...]:
+    """The earlier transcript followed by this request's input items."""
+    previous = previous_response(body, store)
+    return (*(previous.transcript if previous else ()), *input_items(body.get("input")))
+
+
+def read_conversation(body: dict[str, Any], store: ResponseLookup) -> Conversation:
     decline_unsupported(body)
-    previous = None
-    if body.get("previous_response_id"):
-        previous = store.get(body["previous_response_id"])
-        if previous is None:
-            raise ApiError(
-                404,
-                f"Previous response with id '{body['previous_response_id']}' not found.",
-                param="previous_response_id",
-                code="previous_response_not_found",
-            )
+    previous = previous_response(body, store)
     earlier = previous.transcript if previous else ()
     items = tuple(input_items(body.get("input")))
     context = (*earlier, *items)
@@ -152,12 +171,23 @@ def _item(index: int, item: dict[str, Any]) -> Item:
     kind = item.get("type") or "message"
     where = f"input[{index}]"
     if kind == "message":
-        return {
+        message = {
             "id": item.get("id") or new_id("msg"),
             "type": "message",
             "role": item["role"],
             "content": _parts(item["role"], item["content"], where),
             "status": item.get("status") or "completed",
+        }
+        if item.get("phase"):  # an assistant's commentary or final answer (Open Responses)
+            message["phase"] = item["phase"]
+        return message
+    if kind == "compaction":
+        content = item.get("encrypted_content")
+        decode_summary(content, f"{where}.encrypted_content")  # refused now, not when rendered
+        return {
+            "id": item.get("id") or new_id("cmp"),
+            "type": "compaction",
+            "encrypted_content": content,
         }
     if kind == "function_call":
         return {
@@ -217,12 +247,18 @@ def _check_call_outputs(context: tuple[Item, ...], first_new: int) -> None:
 
 
 def to_messages(instructions: str | None, items: tuple[Item, ...]) -> list[dict[str, Any]]:
-    """Chat messages for the template: instructions, then each item in order."""
+    """Chat messages for the template: instructions, then each item in order.
+
+    Compaction summaries join the instructions in the one leading system message: chat templates
+    accept a system message only first, and a summary stands for what came before anyway.
+    """
+    system = [instructions] if instructions else []
     messages: list[dict[str, Any]] = []
-    if instructions:
-        messages.append({"role": "developer", "content": instructions})
     for item in items:
-        if item["type"] == "message":
+        if item["type"] == "compaction":
+            summary = decode_summary(item["encrypted_content"], "input")
+            system.append(f"{SUMMARY_HEADING}\n{summary}")
+        elif item["type"] == "message":
             messages.append({"role": item["role"], "content": text_of(item["content"])})
         elif item["type"] == "function_call":
             call = {
@@ -239,6 +275,8 @@ def to_messages(instructions: str | None, items: tuple[Item, ...]) -> list[dict[
             output = item["output"]
             text = output if isinstance(output, str) else text_of(output)
             messages.append({"role": "tool", "tool_call_id": item["call_id"], "content": text})
+    if system:
+        messages.insert(0, {"role": "developer", "content": "\n\n".join(system)})
     return messages
 
 

@@ -69,14 +69,19 @@ def request_echo(
         "temperature": 1.0 if body.get("temperature") is None else body["temperature"],
         "top_p": 1.0 if body.get("top_p") is None else body["top_p"],
         "top_logprobs": body.get("top_logprobs") or 0,
+        "presence_penalty": body.get("presence_penalty") or 0.0,
+        "frequency_penalty": body.get("frequency_penalty") or 0.0,
         "text": {"format": text_format, "verbosity": "medium"},
         "tool_choice": body.get("tool_choice") or "auto",
         "tools": tools,
+        "max_tool_calls": body.get("max_tool_calls"),
         "truncation": "disabled",
         "background": False,
         "reasoning": None,
         "service_tier": "default",
         "user": body.get("user"),
+        "safety_identifier": body.get("safety_identifier"),
+        "prompt_cache_key": body.get("prompt_cache_key"),
     }
 
 

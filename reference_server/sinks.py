@@ -88,13 +88,22 @@ async def open_sse(request: Request, named_events: bool = False) -> SseSink:
 
 
 class WebSocketSink:
-    """The same chunk objects as the SSE stream, one JSON text message each, then "[DONE]"."""
+    """The same chunk objects as the SSE stream, one JSON text message each, then "[DONE]".
 
-    def __init__(self, ws: Any) -> None:
+    As on SSE, a send waits for the socket, and one that cannot complete within the stall
+    timeout (a client that stopped reading) drops the connection."""
+
+    def __init__(self, ws: Any, stall_timeout: float | None = None) -> None:
         self._ws = ws
+        self._stall_timeout = stall_timeout
 
     async def send(self, payload: dict[str, Any]) -> None:
-        await self._ws.send(json.dumps(payload, ensure_ascii=False))
+        try:
+            async with asyncio.timeout(self._stall_timeout):
+                await self._ws.send(json.dumps(payload, ensure_ascii=False))
+        except TimeoutError:
+            self._ws.fail_connection(1011, "client stopped reading")
+            raise ClientGone(f"client did not read for {self._stall_timeout:g} s") from None
 
     async def comment(self, text: str) -> None:
         await self._ws.ping()

@@ -26,6 +26,7 @@ OPERATIONS = {
     "createEmbedding": ("POST", "/v1/embeddings", False),
     "createResponse": ("POST", "/v1/responses", True),
     "countResponseInputTokens": ("POST", "/v1/responses/input_tokens", False),
+    "compactResponse": ("POST", "/v1/responses/compact", False),
     "getResponse": ("GET", "/v1/responses/{response_id}", False),
     "deleteResponse": ("DELETE", "/v1/responses/{response_id}", False),
     "listResponseInputItems": ("GET", "/v1/responses/{response_id}/input_items", False),

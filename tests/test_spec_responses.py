@@ -6,6 +6,7 @@ import copy
 from typing import Any
 
 import pytest
+from jsonschema import Draft202012Validator
 
 import specs
 
@@ -167,3 +168,33 @@ def test_stored_items_and_token_counts() -> None:
     counts = specs.response_validator("countResponseInputTokens")
     assert _valid(counts, {"object": "response.input_tokens", "input_tokens": 3})
     assert not _valid(counts, {"object": "response.input_tokens"})
+
+
+def test_compaction_and_the_websocket_mode() -> None:
+    request = specs.request_validator("compactResponse")
+    assert _valid(request, {"model": "m", "input": "Hi", "prompt_cache_key": "k"})
+    assert not _valid(request, {"input": "Hi"})  # model is required
+    compacted = specs.response_validator("compactResponse")
+    item = {"id": "cmp_1", "type": "compaction", "encrypted_content": "opaque"}
+    user = {"id": "msg_0", "type": "message", "role": "user", "content": "Hi"}
+    body = {
+        "id": "resp_1",
+        "object": "response.compaction",
+        "created_at": 1,
+        "output": [user, item],
+        "usage": USAGE,
+    }
+    assert _valid(compacted, body)
+    assert not _valid(compacted, _changed(body, "object", "response"))
+    assert not _valid(compacted, _changed(body, "usage", KeyError))
+    create = _validator("ResponseCreateMessage")
+    assert _valid(create, {"type": "response.create", "model": "m", "input": "Hi"})
+    assert not _valid(create, {"model": "m", "input": "Hi"})  # the event type is required
+    error = _validator("ResponseWebSocketErrorEvent")
+    envelope = {"type": "invalid_request_error", "code": "c", "message": "m", "param": None}
+    assert _valid(error, {"type": "error", "status": 400, "error": envelope})
+    assert not _valid(error, {"type": "error", "status": 400, "error": {**envelope, "code": None}})
+
+
+def _validator(name: str) -> Draft202012Validator:
+    return Draft202012Validator(specs.schema_for(name))

@@ -2,9 +2,11 @@
 
 A decode (or sampler) failure mid-stream gives one error event and no `[DONE]`, and the server
 serves the next request; a model that fails to load answers `/health` 503 for it while the other
-models serve. These properties are the fault-injection tests of the reference server
-(`tests/reference_server/`, real server processes over `_scripted_backend.py`): this section
-runs exactly those tests and reports each one's outcome.
+models serve; the engine thread itself failing answers everything it held and restarts, or
+stops the process once it failed too often. These properties are the fault-injection tests of
+the reference server (`tests/reference_server/`, real server processes over
+`_scripted_backend.py`): this section runs exactly those tests and reports each one's outcome,
+then measures the engine's death and restart (`_engine_death.py`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from . import _engine_death
 from ._plan import Plan
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,6 +32,7 @@ CHECKS = (
     "tests/reference_server/test_api_ops.py::test_health_is_503_while_a_model_is_not_ready",
     "tests/reference_server/test_api_ops.py::test_other_models_keep_serving_beside_a_broken_one",
     "tests/reference_server/test_batching.py::test_a_failing_sequence_fails_only_its_request",
+    "tests/reference_server/test_engine_death.py",
 )
 TIMEOUT_S = 600
 
@@ -51,6 +55,11 @@ def run(plan: Plan, log: Callable[[str], None]) -> dict[str, Any]:
         tests = _outcomes(junit) if junit.exists() else []
     passed = sum(t["outcome"] == "passed" for t in tests)
     log(f"engine faults: {passed}/{len(tests)} checks pass")
+    try:
+        death: dict[str, Any] = _engine_death.measure()
+    except Exception as exc:  # a measurement that broke is reported, not a crashed run
+        death = {"error": f"{type(exc).__name__}: {exc}"}
+    log(f"engine death: {death}")
     return {
         "measured": True,
         "command": "pytest " + " ".join(CHECKS),
@@ -59,6 +68,8 @@ def run(plan: Plan, log: Callable[[str], None]) -> dict[str, Any]:
         "all_passed": code == 0 and bool(tests) and passed == len(tests),
         "seconds": round(time.monotonic() - started, 1),
         "output_tail": "" if code == 0 else tail,
+        "death": death,
+        "death_holds": _engine_death.holds(death),
     }
 
 

@@ -125,10 +125,11 @@ def criteria(result: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
             (
                 "5 engine faults (scripted test engine): a decode failure mid-stream is one error "
                 "event, no [DONE], and the next request is served; a model that fails to load "
-                "is /health 503 while the others serve",
+                "is /health 503 while the others serve; the engine thread dying loses no "
+                "request, restarts, and exits the process non-zero once it dies too often",
                 f"{sum(t['outcome'] == 'passed' for t in e['tests'])}/{len(e['tests'])} "
-                "checks pass",
-                e["all_passed"],
+                f"checks pass; {_death_summary(e.get('death'))}",
+                e["all_passed"] and bool(e.get("death_holds")),
             )
         )
     if (h := s.get("hostile servers")) is not None:
@@ -270,7 +271,37 @@ def _engine(e: dict[str, Any]) -> list[str]:
     lines += [f"| `{t['test']}` | {t['outcome']} |" for t in e["tests"]]
     if e["output_tail"]:
         lines += ["", "```", e["output_tail"].strip(), "```"]
-    return lines
+    return [*lines, "", *_death(e.get("death"))]
+
+
+def _death_summary(d: dict[str, Any] | None) -> str:
+    if not d:
+        return "engine death not measured"
+    if d.get("error"):
+        return f"engine death not measured: {d['error']}"
+    return (
+        f"engine death: {d['lost']} lost, all answered {d['fault_to_all_answered_s']:g} s "
+        f"after the fault, {d['restarts']:g} restart"
+    )
+
+
+def _death(d: dict[str, Any] | None) -> list[str]:
+    """The engine thread failing on purpose (`CRASH_ENGINE`), measured (`_engine_death.py`)."""
+    if not d or d.get("error"):
+        return [f"Engine death: {_death_summary(d)}."]
+    g = d["give_up"]
+    return [
+        f"Engine death: the engine thread failed with {d['held_at_fault']} of {d['requests']} "
+        f"requests held or queued; answers {d['answers']}, {d['lost']} lost, "
+        f"{d['not_in_envelope']} errors outside the envelope. Everything was answered "
+        f"{d['fault_to_all_answered_s']:g} s after the fault; /health was ready again within "
+        f"{d['fault_to_ready_s']:g} s (looked at after the answers), after {d['restarts']:g} "
+        f"restart; sequences freed: {d['freed']}; the next request: "
+        f"{d['next_request_status']}.",
+        f"Failing again and again: {g['failures']} failures in all, answers {g['statuses']}, "
+        f"then the process exited with code {g['exit_code']} (expected "
+        f"{g['expected_exit_code']}) {g['last_fault_to_exit_s']} s after the last one.",
+    ]
 
 
 def _hostile(h: dict[str, Any]) -> list[str]:

@@ -50,6 +50,11 @@ class EventChannel:
         self._events.append(event)
 
     @property
+    def backlog(self) -> int:
+        """Events not yet read (an end stays there once reached, and counts as one)."""
+        return len(self._events)
+
+    @property
     def waiting(self) -> bool:
         """Whether the consumer is blocked on an empty channel (then it needs a wake)."""
         return self._waiter is not None

@@ -4,63 +4,33 @@ sequences decoded together, and a bounded queue in front."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 import threading
 import time
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
 
 from ._channel import EventChannel, Waker, schedule_wake
-from ._scheduler import Scheduler
+from ._embeddings import EmbedJob, resolve, run_embeddings
+from ._recovery import MAX_RESTARTS, RESTART_WINDOW_S, RestartBudget, clean_backend
+from ._scheduler import CANCELLED, COMPLETED, FAILED, Scheduler
 from ._sequence import Job
+from ._stream import EngineStream
 from .backend import Backend, BackendLoader, ModelFacts
-from .base import BATCH_TOKEN_BUCKETS, EngineNotReady, EngineStats, QueueFull
-from .types import GenerationEvent, GenerationRequest
+from .base import (
+    BATCH_TOKEN_BUCKETS,
+    EngineFailed,
+    EngineNotReady,
+    EngineStats,
+    QueueFull,
+)
+from .types import GenerationRequest
+
+log = logging.getLogger("reference_server.engine")
 
 # Consumers are woken at most this often (see Waker): a thousandth of a second is nothing to a
 # reader, and lets a fast model hand over a few tokens per wake instead of one.
 WAKE_INTERVAL_S = 0.001
-
-
-@dataclass(eq=False)
-class _EmbedJob:
-    token_lists: list[list[int]]
-    future: asyncio.Future[list[list[float]]]
-    loop: asyncio.AbstractEventLoop
-
-
-class _Stream:
-    """A `GenerationStream`: a plain object rather than an async generator, so that a read
-    cancelled by a timeout (keep-alive tick, deadline) does not end the generation."""
-
-    def __init__(self, engine: BatchingEngine, request: GenerationRequest) -> None:
-        self._engine = engine
-        self._request = request
-        self._channel: EventChannel | None = None
-        self._finished = False
-
-    def __aiter__(self) -> _Stream:
-        return self
-
-    async def __anext__(self) -> GenerationEvent:
-        if self._finished:
-            raise StopAsyncIteration
-        if self._channel is None:
-            self._channel = self._engine._submit(self._request)
-        try:
-            return await self._channel.get()
-        except asyncio.CancelledError:
-            raise
-        except BaseException:
-            self._finished = True  # the end, or the engine's error: nothing left to stop
-            raise
-
-    async def aclose(self) -> None:
-        if self._channel is not None and not self._finished:
-            self._engine._abandon(self._channel)
-        self._finished = True
 
 
 class BatchingEngine:
@@ -69,6 +39,11 @@ class BatchingEngine:
     Admission counts sequences: a request of `n` choices needs min(n, parallel) of them; one
     that finds too few free waits in a FIFO queue of `max_queue` places, and one that finds the
     queue full is shed (QueueFull).
+
+    An exception that escapes a pass of the engine loop (one outside a decode step's own error
+    handling) fails every request the engine holds or has queued with `EngineFailed`, frees
+    their sequences and cells, and restarts the loop on a clean backend, at most
+    `max_restarts` times within `restart_window` seconds; past that it gives up (`given_up`).
     """
 
     def __init__(
@@ -78,27 +53,37 @@ class BatchingEngine:
         max_queue: int = 16,
         stream_buffer: int = 32,
         stall_timeout: float = 30.0,
+        max_restarts: int = MAX_RESTARTS,
+        restart_window: float = RESTART_WINDOW_S,
     ) -> None:
         self._load_backend = load_backend
         self.max_queue = max_queue
         self.stream_buffer = stream_buffer
         self.stall_timeout = stall_timeout
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the queues and every counter below
         self._work = threading.Condition(self._lock)
         self._signalled = False
         self._stopping = False
         self._waiting: deque[Job] = deque()  # admitted to the queue, not yet to sequences
         self._started: deque[Job] = deque()  # given sequences, not yet seen by the scheduler
-        self._embeds: deque[_EmbedJob] = deque()
+        self._embeds: deque[EmbedJob] = deque()
+        self._in_hand: list[Job] = []  # taken from _started, being admitted
+        self._embeds_in_hand: list[EmbedJob] = []
         self._reserved = 0  # sequences given to requests
         self._parallel = 1
         self._thread = threading.Thread(target=self._main, name="llama-engine", daemon=True)
         self._ready = threading.Event()
         self._load_error: BaseException | None = None
+        self._fault: BaseException | None = None
+        self._given_up = False
+        self._restart_budget = RestartBudget(max_restarts, restart_window)
         self._backend: Backend | None = None
         self._scheduler: Scheduler | None = None
+        self._waker = Waker(WAKE_INTERVAL_S)
         self.completed_jobs = 0
         self.cancelled_jobs = 0
+        self.failed_jobs = 0
+        self.restarts = 0
         self._finish_times: deque[float] = deque(maxlen=64)
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -113,14 +98,23 @@ class BatchingEngine:
 
     @property
     def ready(self) -> bool:
-        return self._ready.is_set() and self._load_error is None
+        return self._ready.is_set() and self._load_error is None and self._fault is None
 
     @property
     def load_error(self) -> BaseException | None:
         return self._load_error
 
+    @property
+    def fault(self) -> BaseException | None:
+        return self._fault
+
+    @property
+    def given_up(self) -> bool:
+        """The engine thread failed more often than it may restart: it serves nothing more."""
+        return self._given_up
+
     def wait_ready(self, timeout: float) -> bool:
-        return self._ready.wait(timeout) and self._load_error is None
+        return self._ready.wait(timeout) and self.ready
 
     # -- model facts ---------------------------------------------------------------------------
 
@@ -182,7 +176,8 @@ class BatchingEngine:
         return self._parallel + self.max_queue
 
     def drain_rate(self) -> float:
-        times = list(self._finish_times)
+        with self._lock:
+            times = list(self._finish_times)
         if len(times) < 2:
             return 0.0
         span = times[-1] - times[0]
@@ -197,14 +192,14 @@ class BatchingEngine:
 
     # -- requests (event loop side) ------------------------------------------------------------
 
-    def generate(self, request: GenerationRequest) -> _Stream:
-        return _Stream(self, request)
+    def generate(self, request: GenerationRequest) -> EngineStream:
+        return EngineStream(self, request)
 
     async def embed(self, token_lists: list[list[int]]) -> list[list[float]]:
         if not self.ready:
             raise EngineNotReady("model is not loaded")
         loop = asyncio.get_running_loop()
-        job = _EmbedJob(token_lists, loop.create_future(), loop)
+        job = EmbedJob(token_lists, loop.create_future(), loop)
         with self._work:
             if self.queued >= self.max_queue:
                 raise QueueFull(f"{self.queued} requests already queued", self)
@@ -263,108 +258,135 @@ class BatchingEngine:
                 self._reserved += job.width
                 self._started.append(job)
 
-    def _retire(self, job: Job, cancelled: bool) -> None:
-        if cancelled:
-            self.cancelled_jobs += 1
-        self._record_finish()
+    def _retire(self, job: Job, outcome: str) -> None:
+        # Only completed generations say how fast queue places drain (Retry-After): a failure
+        # or a cancellation frees its place at a rate that has nothing to do with the model.
+        with self._work:
+            if outcome == COMPLETED:
+                self.completed_jobs += 1
+                self._finish_times.append(time.monotonic())
+            elif outcome == CANCELLED:
+                self.cancelled_jobs += 1
+            else:
+                self.failed_jobs += 1
 
-    def _record_finish(self) -> None:
-        self.completed_jobs += 1
-        self._finish_times.append(time.monotonic())
-
-    def _main(self) -> None:
+    def load(self) -> bool:
+        """Loads the backend on the calling thread (the engine's own, from `start()`); False
+        when it failed (see `load_error`)."""
         try:
             backend = self._load_backend()
         except BaseException as exc:  # a broken model file must not kill the server
             self._load_error = exc
             self._ready.set()
-            return
+            return False
         self._backend = backend
         self._parallel = backend.facts.n_seq
-        scheduler = Scheduler(
-            backend,
-            stall_timeout=self.stall_timeout,
-            release=self._release,
-            retire=self._retire,
-        )
-        self._scheduler = scheduler
+        self._scheduler = self._new_scheduler(backend)
         self._ready.set()
-        try:
-            self._run(scheduler)
-        finally:
-            scheduler.shutdown()
-            self._fail_waiting()
-            schedule_wake(scheduler.woken)
-            backend.close()
+        return True
 
-    def _run(self, scheduler: Scheduler) -> None:
-        waker = Waker(WAKE_INTERVAL_S)
-        while True:
-            with self._work:
-                if self._stopping:
-                    return
-                self._signalled = False
-                started: list[Job] = []
-                embeds: list[_EmbedJob] = []
-                if self._started:
-                    started, self._started = list(self._started), deque()
-                if self._embeds:
-                    embeds, self._embeds = list(self._embeds), deque()
-            for job in started:
-                scheduler.admit(job)
-            if embeds:
-                self._run_embeddings(embeds)
-            worked = scheduler.step()
-            if scheduler.woken:
-                waker.add(scheduler.woken)
-                scheduler.woken = set()
-            waker.flush(now=time.monotonic(), force=not worked)
-            if worked:
-                continue
-            with self._work:
-                if not (self._signalled or self._stopping or self._started or self._embeds):
-                    self._work.wait(scheduler.wait_timeout())
+    def _new_scheduler(self, backend: Backend) -> Scheduler:
+        return Scheduler(
+            backend, stall_timeout=self.stall_timeout, release=self._release, retire=self._retire
+        )
 
-    def _run_embeddings(self, jobs: list[_EmbedJob]) -> None:
-        """Every waiting embeddings request in one pass, so concurrent ones share decodes."""
-        assert self._backend is not None
-        live = [j for j in jobs if not j.future.cancelled()]
-        flat = [tokens for job in live for tokens in job.token_lists]
-        try:
-            vectors = self._backend.embed(flat) if flat else []
-        except Exception as exc:
-            for job in live:
-                _resolve(job, None, exc)
-        else:
-            start = 0
-            for job in live:
-                end = start + len(job.token_lists)
-                _resolve(job, vectors[start:end], None)
-                start = end
-        for _ in jobs:
-            self._record_finish()
-
-    def _fail_waiting(self) -> None:
-        with self._work:
-            waiting, self._waiting = list(self._waiting) + list(self._started), deque()
-            self._started = deque()
-            embeds, self._embeds = list(self._embeds), deque()
-        stopping = EngineNotReady("the server is stopping")
-        for job in waiting:
-            job.channel.close(stopping)
-        schedule_wake({job.channel for job in waiting})
-        for embed in embeds:
-            _resolve(embed, None, stopping)
-
-
-def _resolve(job: _EmbedJob, vectors: Any, error: BaseException | None) -> None:
-    def settle() -> None:
-        if job.future.done():
+    def _main(self) -> None:
+        if not self.load():
             return
-        if error is not None:
-            job.future.set_exception(error)
-        else:
-            job.future.set_result(vectors)
+        try:
+            while not self._given_up:
+                worked = self.run_once()
+                with self._work:
+                    if self._stopping:
+                        return
+                    if not (worked or self._signalled or self._started or self._embeds):
+                        self._work.wait(self._scheduler.wait_timeout() if self._scheduler else None)
+        except BaseException as exc:  # recovery itself failed: never die silently
+            log.exception("engine for %s could not recover", self._thread.name)
+            self._give_up(exc)
+        finally:
+            if self._scheduler is not None:
+                self._scheduler.shutdown()
+                schedule_wake(self._scheduler.woken)
+            self._fail_waiting(EngineNotReady("the server is stopping"))
+            if self._backend is not None:
+                self._backend.close()
 
-    with contextlib.suppress(RuntimeError):  # a closed event loop: nobody is waiting
-        job.loop.call_soon_threadsafe(settle)
+    def run_once(self) -> bool:
+        """One pass of the engine loop on the calling thread (the engine's own; tests drive it
+        by hand): admits, embeds, decodes one step. False when there was nothing to do. An
+        exception escaping the pass is the engine failing, and is recovered from here."""
+        scheduler = self._scheduler
+        if scheduler is None or self._given_up:
+            return False
+        try:
+            return self._pass(scheduler)
+        except Exception as exc:
+            self._recover(scheduler, exc)
+            return True
+
+    def _pass(self, scheduler: Scheduler) -> bool:
+        with self._work:
+            self._signalled = False
+            self._in_hand, self._started = list(self._started), deque()
+            self._embeds_in_hand, self._embeds = list(self._embeds), deque()
+        for job in self._in_hand:
+            scheduler.admit(job)
+        self._in_hand = []
+        if self._embeds_in_hand:
+            assert self._backend is not None
+            run_embeddings(self._backend, self._embeds_in_hand)
+            self._embeds_in_hand = []
+        worked = scheduler.step()
+        if scheduler.woken:
+            self._waker.add(scheduler.woken)
+            scheduler.woken = set()
+        self._waker.flush(now=time.monotonic(), force=not worked)
+        return worked
+
+    def _recover(self, scheduler: Scheduler, exc: Exception) -> None:
+        """Fails everything the engine held or had queued, then restarts on a clean backend."""
+        log.error("engine thread failed; restarting it", exc_info=exc)
+        self._fault = exc  # /health says failed until the restart is done
+        error = EngineFailed(f"the engine failed ({type(exc).__name__}: {exc}) and restarts")
+        ended = scheduler.abandon(error)
+        self._fail_waiting(error, also=[j for j in self._in_hand if not j.done])
+        self._in_hand = []
+        schedule_wake({job.channel for job in ended})
+        with self._work:
+            self._reserved = sum(job.width for job in self._started)  # none of the old are left
+        assert self._backend is not None
+        try:
+            self._backend = clean_backend(self._backend, self._load_backend)
+        except Exception as reload_error:
+            self._backend = None
+            self._give_up(reload_error)
+            return
+        self._scheduler = self._new_scheduler(self._backend)
+        if not self._restart_budget.allow(time.monotonic()):
+            self._give_up(exc)
+            return
+        with self._work:
+            self.restarts += 1
+        self._fault = None
+
+    def _give_up(self, exc: BaseException) -> None:
+        log.error("engine thread failed and may not restart; it stops serving", exc_info=exc)
+        self._fault = exc
+        self._given_up = True
+        self._fail_waiting(EngineFailed(f"the engine failed ({type(exc).__name__}: {exc})"))
+
+    def _fail_waiting(self, error: BaseException, also: list[Job] | None = None) -> None:
+        """Ends every queued request (and `also`) with `error`, and every embedding request."""
+        with self._work:
+            jobs = [*(also or []), *self._waiting, *self._started]
+            self._waiting, self._started = deque(), deque()
+            embeds = [*self._embeds_in_hand, *self._embeds]
+            self._embeds_in_hand, self._embeds = [], deque()
+        for job in jobs:
+            job.channel.close(error)
+            job.done = True
+            self._retire(job, CANCELLED if job.channel.cancelled else FAILED)
+        schedule_wake({job.channel for job in jobs})
+        for embed in embeds:
+            resolve(embed, None, error)

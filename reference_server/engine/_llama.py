@@ -20,7 +20,7 @@ from . import _probes
 from ._load_log import capture_errors, reason
 from ._sampling import SamplerChain, token_logprob
 from ._vocab import Vocabulary, read_metadata
-from .backend import KvCacheFull, ModelFacts, StepBatch
+from .backend import KvCacheFull, ModelFacts, StepBatch, window_holds
 from .types import SamplingParams, TokenLogprob
 
 DEFAULT_PARALLEL = 4  # llama-server's default number of slots
@@ -216,26 +216,27 @@ class LlamaBackend:
         return token_logprob(logits, self.vocab.n_vocab, token, top_n, self.vocab.piece)
 
     def forget(self, seq: int, start: int = 0) -> bool:
-        removed = bool(self._llama_cpp.llama_memory_seq_rm(self._memory, seq, start, -1))
-        return removed and self._window_holds(seq, start)
+        # The window is checked before anything is removed (see window_holds).
+        if not self._window_holds(seq, start):
+            return False
+        return bool(self._llama_cpp.llama_memory_seq_rm(self._memory, seq, start, -1))
 
     def share(self, source: int, target: int, length: int) -> bool:
         llama_cpp = self._llama_cpp
-        llama_cpp.llama_memory_seq_rm(self._memory, target, 0, -1)
-        if length <= 0:
-            return True
         if not self._window_holds(source, length):
             return False
-        llama_cpp.llama_memory_seq_cp(self._memory, source, target, 0, length)
+        llama_cpp.llama_memory_seq_rm(self._memory, target, 0, -1)
+        if length > 0:
+            llama_cpp.llama_memory_seq_cp(self._memory, source, target, 0, length)
         return True
 
     def _window_holds(self, seq: int, length: int) -> bool:
-        """Whether a sliding-window cache still has the cells attention needs just before
-        position `length` (always true without a window)."""
         if self._window <= 0 or length <= 0:
             return True
-        lowest = int(self._llama_cpp.llama_memory_seq_pos_min(self._memory, seq))
-        return lowest <= max(0, length - self._window)
+        llama_cpp, memory = self._llama_cpp, self._memory
+        lowest = int(llama_cpp.llama_memory_seq_pos_min(memory, seq))
+        highest = int(llama_cpp.llama_memory_seq_pos_max(memory, seq))
+        return window_holds(lowest, highest, length, self._window)
 
     def _bind(self, batch: StepBatch) -> Any:
         """A llama_batch whose arrays are the StepBatch's own buffers (built once per batch)."""

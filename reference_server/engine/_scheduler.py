@@ -8,6 +8,7 @@ one `Backend.decode`; each sequence then samples from its own logits row with it
 from __future__ import annotations
 
 import bisect
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 
@@ -18,6 +19,9 @@ from .base import BATCH_TOKEN_BUCKETS, EngineNotReady, EngineStats, StreamStalle
 
 Item = tuple[Choice, Sequence[int], int, bool]  # choice, tokens, first position, wants logits
 
+# How a request ended, as `retire` is told.
+COMPLETED, CANCELLED, FAILED = "completed", "cancelled", "failed"
+
 
 class Scheduler:
     def __init__(
@@ -26,13 +30,13 @@ class Scheduler:
         *,
         stall_timeout: float,
         release: Callable[[int], None],
-        retire: Callable[[Job, bool], None],
+        retire: Callable[[Job, str], None],
     ) -> None:
         self.backend = backend
         self.facts = backend.facts
         self.stall_timeout = stall_timeout
         self._release = release  # gives sequences back to admission
-        self._retire = retire  # a request has ended (cancelled or not)
+        self._retire = retire  # a request has ended: COMPLETED, CANCELLED or FAILED
         self.slots = [Slot(i) for i in range(self.facts.n_seq)]
         self.jobs: list[Job] = []
         self.prefilling: list[Choice] = []
@@ -263,7 +267,7 @@ class Scheduler:
             self._release(1)
         if job.running == 0 and job.next_choice >= job.request.n and not job.done:
             job.finish()
-            self._end(job, cancelled=False)
+            self._end(job, COMPLETED)
 
     def _fail(self, job: Job, error: BaseException, *, clear_cells: bool = False) -> None:
         """Ends a request with an error (or, for a cancelled one, silently)."""
@@ -283,11 +287,12 @@ class Scheduler:
         job.channel.close(error)
         job.done = True
         self.woken.add(job.channel)
-        self._end(job, cancelled=job.channel.cancelled or isinstance(error, StreamStalled))
+        cancelled = job.channel.cancelled or isinstance(error, StreamStalled)
+        self._end(job, CANCELLED if cancelled else FAILED)
 
-    def _end(self, job: Job, *, cancelled: bool) -> None:
+    def _end(self, job: Job, outcome: str) -> None:
         self.jobs.remove(job)
-        self._retire(job, cancelled)
+        self._retire(job, outcome)
 
     def _sweep(self, now: float) -> None:
         """Frees the sequences of requests whose client went away or stopped reading."""
@@ -316,6 +321,26 @@ class Scheduler:
     def shutdown(self) -> None:
         for job in list(self.jobs):
             self._fail(job, EngineNotReady("the server is stopping"))
+
+    def abandon(self, error: BaseException) -> list[Job]:
+        """After the engine thread failed mid-step: ends every request with `error` without
+        asking the backend anything (its state is unknown) and returns them. The caller frees
+        the sequences and their cells; this scheduler is not used again."""
+        jobs, self.jobs = self.jobs, []
+        for slot in self.slots:
+            if slot.choice is not None:
+                with contextlib.suppress(Exception):  # a broken sampler must not stop the rest
+                    slot.choice.sampler.close()
+                slot.choice = None
+            slot.cached = []
+        self.prefilling = []
+        for job in jobs:
+            if not job.done:
+                job.channel.close(error)
+                job.done = True
+                self._retire(job, CANCELLED if job.channel.cancelled else FAILED)
+            self.woken.add(job.channel)
+        return jobs
 
     # -- numbers -------------------------------------------------------------------------------
 

@@ -18,6 +18,17 @@ import numpy as np
 from .types import SamplingParams, TokenLogprob
 
 
+def window_holds(pos_min: int, pos_max: int, length: int, window: int) -> bool:
+    """Whether a sequence whose cells span positions pos_min..pos_max (-1, -1: none) still has
+    what attention needs to go on at position `length`: with a sliding window of `window`
+    positions, the cells of the last `window` positions before it. Asked before any cell is
+    removed, as llama-server does: once cells past `length` are gone, an emptied window would
+    read as pos_min = -1 and pass."""
+    if window <= 0 or length <= 0:
+        return True
+    return 0 <= pos_min <= max(0, length - window) and pos_max >= length - 1
+
+
 class KvCacheFull(Exception):
     """No room in the KV cache for this batch; a smaller one may fit."""
 

@@ -33,6 +33,11 @@ class StreamStalled(Exception):
     """The consumer stopped reading for longer than the stall timeout."""
 
 
+class EngineFailed(Exception):
+    """The engine thread failed outside a decode step: every request it held or had queued
+    ends with this error (their work is lost, so a 500), and the engine restarts."""
+
+
 @dataclass(frozen=True, slots=True)
 class EngineStats:
     """Counters a scrape reads; monotonic except the two sequence gauges."""
@@ -75,6 +80,23 @@ class Engine(Protocol):
 
     @property
     def load_error(self) -> BaseException | None: ...
+
+    @property
+    def fault(self) -> BaseException | None:
+        """The engine-thread failure the engine is down for (restarting, or given up); None
+        while it serves."""
+        ...
+
+    @property
+    def restarts(self) -> int:
+        """Times the engine restarted after a failure of its thread."""
+        ...
+
+    @property
+    def given_up(self) -> bool:
+        """The engine's thread failed more often than it may restart: it serves nothing more,
+        and the server stops so that a supervisor can start it afresh."""
+        ...
 
     # -- model facts (valid once ready) ------------------------------------------------------
     @property
@@ -121,7 +143,8 @@ class Engine(Protocol):
     def cancelled_jobs(self) -> int: ...
 
     def drain_rate(self) -> float:
-        """Requests finished per second over the recent past (0 when unknown)."""
+        """Generations completed per second over the recent past (0 when unknown); failed
+        and cancelled ones free a place without saying how fast work drains."""
         ...
 
     def stats(self) -> EngineStats: ...

@@ -15,7 +15,8 @@ async def health(request: Request) -> HTTPResponse:
     models = {}
     for served in registry:
         worker = served.worker
-        if worker.load_error is not None:
+        error = worker.load_error or worker.fault
+        if error is not None:
             state = "failed"
         elif worker.ready:
             state = "ready"
@@ -29,9 +30,10 @@ async def health(request: Request) -> HTTPResponse:
             "utilisation": round(flow.utilisation(worker), 4),
             "load": flow.load_state(flow.utilisation(worker)),
             "cancelled": worker.cancelled_jobs,
+            "restarts": worker.restarts,
         }
-        if worker.load_error is not None:
-            models[served.model_id]["error"] = str(worker.load_error)
+        if error is not None:
+            models[served.model_id]["error"] = str(error)
     ready = registry.ready
     load, peak = flow.server_state(m.worker for m in registry)
     body = {

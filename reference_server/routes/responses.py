@@ -1,5 +1,6 @@
 """The Responses API: POST /v1/responses (JSON and SSE), GET and DELETE /v1/responses/{id},
-GET /v1/responses/{id}/input_items and POST /v1/responses/input_tokens.
+GET /v1/responses/{id}/input_items and POST /v1/responses/input_tokens (WebSocket mode:
+responses_ws.py; compaction: responses_compact.py).
 
 The same engine, prompt building, sampling, grammars, flow control and metrics as chat
 completions: a response is a chat conversation rendered by the model's template, and its tool
@@ -9,6 +10,7 @@ calls go through the shared tool-call machinery.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +24,7 @@ from ..registry import ServedModel
 from ..responses_input import (
     LOGPROBS,
     Conversation,
+    ResponseLookup,
     new_id,
     read_conversation,
     text_format_grammar,
@@ -39,7 +42,8 @@ from ._common import (
 )
 
 PAGE_DEFAULT, PAGE_MAX = 20, 100
-SAMPLING = ("temperature", "top_p")
+Remember = Callable[[StoredResponse], None]
+SAMPLING = ("temperature", "top_p", "presence_penalty", "frequency_penalty")
 
 
 @dataclass
@@ -54,15 +58,20 @@ def _store(request: Request) -> ResponseStore:
     return request.app.ctx.responses
 
 
-def _prompt(request: Request, body: dict[str, Any]) -> tuple[ServedModel, Conversation, list[int]]:
+def _prompt(
+    request: Request, body: dict[str, Any], lookup: ResponseLookup | None = None
+) -> tuple[ServedModel, Conversation, list[int]]:
     model = resolve_model(request, body)
-    conversation = read_conversation(body, _store(request))
+    conversation = read_conversation(body, lookup or _store(request))
     tokens = conversation_tokens(model, conversation.messages, conversation.plan, "input")
     return model, conversation, tokens
 
 
-def prepare_response(request: Request, body: dict[str, Any]) -> PreparedResponse:
-    model, conversation, tokens = _prompt(request, body)
+def prepare_response(
+    request: Request, body: dict[str, Any], lookup: ResponseLookup | None = None
+) -> PreparedResponse:
+    """`lookup` finds `previous_response_id` (default: the store)."""
+    model, conversation, tokens = _prompt(request, body, lookup)
     plan = conversation.plan
     want_logprobs = LOGPROBS in (body.get("include") or ())
     # Only what the Responses API defines reaches the sampler (no chat extras such as `stop`).
@@ -79,15 +88,22 @@ def prepare_response(request: Request, body: dict[str, Any]) -> PreparedResponse
     return PreparedResponse(model, body, conversation, generation)
 
 
-def _events(request: Request, prepared: PreparedResponse) -> ResponseEvents:
+def response_events(
+    request: Request, prepared: PreparedResponse, remember: Remember | None = None
+) -> ResponseEvents:
+    """The formatter of one response; `remember` also receives the finished response (a
+    WebSocket keeps its latest one, stored or not)."""
     conversation = prepared.conversation
     echo = request_echo(prepared.body, prepared.model.model_id, conversation.tools)
     shell = ResponseShell(new_id("resp"), oa.now(), echo)
 
     def keep(final: dict[str, Any]) -> None:
+        transcript = (*conversation.context, *final["output"])
+        stored = StoredResponse(final, conversation.input_items, transcript)
         if prepared.body.get("store") is not False:
-            transcript = (*conversation.context, *final["output"])
-            _store(request).put(StoredResponse(final, conversation.input_items, transcript))
+            _store(request).put(stored)
+        if remember is not None:
+            remember(stored)
 
     return ResponseEvents(shell, conversation.plan, keep)
 
@@ -105,7 +121,7 @@ async def _complete(request: Request, prepared: PreparedResponse) -> dict[str, A
     result = await collect(events, 1, request.app.ctx.config.request_timeout)
     record_usage(request, result.prompt_tokens, result.completion_tokens)
     # The collected generation goes through the stream's own formatter: one path, one answer.
-    formatter = _events(request, prepared)
+    formatter = response_events(request, prepared)
     choice = result.choices[0]
     for event in (
         TextDelta(0, choice.text, choice.logprobs),
@@ -118,15 +134,26 @@ async def _complete(request: Request, prepared: PreparedResponse) -> dict[str, A
 
 
 async def _stream(request: Request, prepared: PreparedResponse) -> None:
-    events = TimedEvents(prepared.model.worker.generate(prepared.generation), request)
-    settings = dataclasses.replace(
-        stream_settings(request, prepared.body), include_usage=False, done_sentinel=False
-    )
-
     async def open_sink() -> Any:
         return await open_sse(request, named_events=True)
 
-    await run_stream(request, events, _events(request, prepared), open_sink, settings)
+    # Open Responses ends a stream with `data: [DONE]`; OpenAI's clients accept it.
+    await stream_response(request, prepared, response_events(request, prepared), open_sink)
+
+
+async def stream_response(
+    request: Request,
+    prepared: PreparedResponse,
+    formatter: ResponseEvents,
+    open_sink: Any,
+    done_sentinel: bool = True,
+) -> None:
+    """Streams one response's events to the sink `open_sink` opens (SSE or a WebSocket)."""
+    events = TimedEvents(prepared.model.worker.generate(prepared.generation), request)
+    settings = dataclasses.replace(
+        stream_settings(request, prepared.body), include_usage=False, done_sentinel=done_sentinel
+    )
+    await run_stream(request, events, formatter, open_sink, settings)
 
 
 def _stored(request: Request, response_id: str) -> StoredResponse:

@@ -42,12 +42,10 @@ async def _serve(request: Request, ws: Any, operation_id: str, prepare: Any, str
         message = await asyncio.wait_for(ws.recv(), FIRST_MESSAGE_TIMEOUT)
         if message is None:
             return
-        if isinstance(message, bytes | bytearray):
-            message = bytes(message).decode("utf-8", errors="strict")
-        body = parse_json_text(message)
+        body = read_message(message)
         body = validate_request(operation_id, body, request.app.ctx.config.validation_profile)
         prepared = prepare(request, body)
-        sink = WebSocketSink(ws)
+        sink = WebSocketSink(ws, request.app.ctx.config.stream_stall_timeout)
 
         async def open_sink() -> WebSocketSink:
             return sink
@@ -65,6 +63,13 @@ async def _serve(request: Request, ws: Any, operation_id: str, prepare: Any, str
         outcome = await _fail(ws, to_api_error(exc))
     finally:
         accounting.finish(request, outcome)
+
+
+def read_message(message: str | bytes | bytearray) -> Any:
+    """A request message (text, or UTF-8 bytes) as JSON; UnicodeDecodeError or a 400."""
+    if isinstance(message, bytes | bytearray):
+        message = bytes(message).decode("utf-8", errors="strict")
+    return parse_json_text(message)
 
 
 async def _fail(ws: Any, error: ApiError) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks.reliability import _render
+from benchmarks.reliability import _engine_death, _render
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -61,6 +61,66 @@ def test_a_healthy_storm_holds_every_criterion() -> None:
 )
 def test_a_broken_figure_breaks_its_criterion(changes: dict[str, Any]) -> None:
     assert False in _verdicts(_storm(**changes))
+
+
+def _engine_faults(**death_changes: Any) -> dict[str, Any]:
+    death = {
+        "requests": 6,
+        "held_at_fault": 5,
+        "answers": {"error event": 1, "complete": 1, "500": 4},
+        "lost": 0,
+        "not_in_envelope": 0,
+        "fault_to_all_answered_s": 0.02,
+        "fault_to_ready_s": 0.2,
+        "restarts": 1.0,
+        "freed": True,
+        "next_request_status": 200,
+        "give_up": {
+            "failures": 4,
+            "statuses": ["500"] * 3,
+            "exit_code": 3,
+            "expected_exit_code": 3,
+            "last_fault_to_exit_s": 1.4,
+        },
+    } | death_changes
+    return {
+        "command": "pytest ...",
+        "seconds": 1.0,
+        "tests": [{"test": "t", "outcome": "passed"}],
+        "all_passed": True,
+        "output_tail": "",
+        "death": death,
+        "death_holds": _engine_death.holds(death),
+    }
+
+
+def _engine_verdict(section: dict[str, Any]) -> bool | None:
+    result = {"sections": {"engine faults": section}, "plan": {}}
+    [(_, measured, ok)] = _render.criteria(result)
+    assert "engine death" in measured
+    return ok
+
+
+def test_engine_death_figures_decide_the_engine_fault_criterion() -> None:
+    assert _engine_verdict(_engine_faults()) is True
+    section = _engine_faults()
+    assert "0 lost" in "\n".join(dict(_render.SECTIONS)["engine faults"](section))
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"lost": 1},
+        {"not_in_envelope": 1},
+        {"restarts": 0.0},
+        {"freed": False},
+        {"next_request_status": 503},
+        {"give_up": {"exit_code": 0, "expected_exit_code": 3}},
+        {"error": "TimeoutError: not reached"},
+    ],
+)
+def test_a_broken_engine_death_figure_breaks_the_criterion(changes: dict[str, Any]) -> None:
+    assert _engine_verdict(_engine_faults(**changes)) is False
 
 
 @pytest.mark.slow

@@ -17,15 +17,21 @@ def _is_responses(path: str) -> bool:
     return path.split("?")[0].rstrip("/").endswith("/responses")
 
 
-def _on_events(fn: Callable[[list[Event]], list[Event]]):
-    """Rewrites the events of Responses streams (renumbered unless `fn` set the numbers)."""
+def _on_stream(applies: Callable[[str], bool], fn: Callable[[list[Event]], list[Event]]):
+    """Rewrites a stream's JSON events; anything else (`[DONE]`) stays where it was, last."""
 
     def apply(path, req, events):
-        if not _is_responses(path):
+        if not applies(path):
             return events
-        return [json.dumps(e) for e in fn([json.loads(data) for data in events])]
+        data = [json.loads(e) for e in events if e != "[DONE]"]
+        return [json.dumps(e) for e in fn(data)] + [e for e in events if e == "[DONE]"]
 
     return apply
+
+
+def _on_events(fn: Callable[[list[Event]], list[Event]]):
+    """Rewrites the events of Responses streams (renumbered unless `fn` set the numbers)."""
+    return _on_stream(_is_responses, fn)
 
 
 def _renumbered(events: list[Event]) -> list[Event]:
@@ -165,7 +171,13 @@ def _named_events_and_done(events: list[str]) -> Iterator[bytes]:
         kind = json.loads(data).get("type", "message") if data != "[DONE]" else None
         prefix = f"event: {kind}\n" if kind else ""
         yield f"{prefix}data: {data}\n\n".encode()
-    yield b"data: [DONE]\n\n"
+    if "[DONE]" not in events:  # a server that already ends with it keeps its own
+        yield b"data: [DONE]\n\n"
+
+
+def _without_done(path: str, req: object, events: list[str]) -> list[str]:
+    """OpenAI's Responses streams end with the terminal event: no `[DONE]`."""
+    return [e for e in events if e != "[DONE]"] if _is_responses(path) else events
 
 
 def _stateless(method: str, path: str, raw: bytes) -> Reply | None:
@@ -179,6 +191,11 @@ def _stateless(method: str, path: str, raw: bytes) -> Reply | None:
         error["error"] |= {"message": "previous_response_id is not supported", "param": None}
         return Reply(400, {"Content-Type": "application/json"}, json.dumps(error).encode())
     return None
+
+
+def _says_not_stored(response: dict) -> dict:
+    response["store"] = False  # what it keeps: a response that says store: true must be readable
+    return response
 
 
 def _no_responses(method: str, path: str, raw: bytes) -> Reply | None:
@@ -325,9 +342,16 @@ RESPONSES_CASES: tuple[Case, ...] = (
         control=True,
     ),
     Case(
+        "responses-control-no-done",
+        "OpenAI itself: a Responses stream that ends with its terminal event, no data: [DONE]",
+        Mutation(events=_without_done),
+        "test_responses_stream or test_sdk_responses_stream",
+        control=True,
+    ),
+    Case(
         "responses-control-stateless",
         "a stateless server (Ollama): no stored responses, previous_response_id refused",
-        Mutation(handle=_stateless),
+        Mutation(handle=_stateless, json=_on_response(_says_not_stored)),
         "test_responses_store or unknown-previous or test_sdk_stored",
         control=True,
     ),

@@ -102,7 +102,12 @@ def _cap_memory() -> None:
 
 
 def run_suite(
-    case: Case, *, preset: str = "core", request_timeout: float = 2.0, run_timeout: float = 900.0
+    case: Case,
+    *,
+    preset: str = "core",
+    request_timeout: float = 2.0,
+    run_timeout: float = 900.0,
+    extra_args: tuple[str, ...] = (),
 ) -> SuiteRun:
     """`pytest compliance` against the case's server; its peak RSS comes from wait4()."""
     with (
@@ -114,7 +119,7 @@ def run_suite(
         command = [
             sys.executable, "-m", "pytest", "compliance", "-q", "-p", "no:cacheprovider",
             "--base-url", server.base_url, "--preset", preset,
-            "--request-timeout", str(request_timeout), "--junitxml", str(junit),
+            "--request-timeout", str(request_timeout), "--junitxml", str(junit), *extra_args,
         ]  # fmt: skip
         started = time.monotonic()
         process = subprocess.Popen(
@@ -133,7 +138,7 @@ def run_suite(
         failures = _failures(junit)
     lines = [line for line in output.strip().splitlines() if line.strip()]
     summary = lines[-1] if lines else ""
-    return SuiteRun(case.name, exit_code, seconds, rss, summary, output[-6000:], failures)
+    return SuiteRun(case.name, exit_code, seconds, rss, summary, output[-12000:], failures)
 
 
 def _failures(junit: Path) -> list[tuple[str, str]]:

@@ -3,7 +3,9 @@ reported by the rule that names it, and the suite run against it stays under 500
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +25,7 @@ def test_at_least_ten_attacks() -> None:
     assert len(CASES) >= 10
 
 
+@pytest.mark.serial  # reads up to 32 MiB within a 0.5 s deadline: run alone
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_the_client_names_each_attack(name: str) -> None:
     case = CASES[name]
@@ -70,3 +73,32 @@ def test_the_default_preset_survives_a_compression_bomb() -> None:
     assert run.exit_code == 1, run.output
     assert run.max_rss_bytes < MAX_RSS_BYTES, f"{run.max_rss_bytes / 2**20:.0f} MB"
     assert run.rules()["transport.decoded-size-limit"] > 0, run.rules()
+
+
+# The run waits at most two deadlines per endpoint family (nine here, the unknown route and
+# GET /models/{id} included), plus pytest's own start and the checks that need no answer.
+HUNG_DEADLINE_S = 4.0
+HUNG_RUN_LIMIT_S = 120.0
+
+
+@pytest.mark.timeout(400)
+def test_a_hung_server_is_diagnosed_within_two_minutes(tmp_path: Path) -> None:
+    # POST routes whose headers never finish: two expiries in a row on a family (one on each
+    # family after that), then every check of the family fails at once under one root cause.
+    run = run_suite(
+        CASES["trickle-headers"],
+        preset="extended",
+        request_timeout=HUNG_DEADLINE_S,
+        run_timeout=3 * HUNG_RUN_LIMIT_S,
+        extra_args=("-rN", "--report", str(tmp_path)),  # -rN: the summary ends the output
+    )
+    assert run.ended_by_itself, f"killed at its deadline:\n{run.output}"
+    assert run.seconds < HUNG_RUN_LIMIT_S, f"{run.seconds:.0f} s:\n{run.output}"
+    assert run.exit_code == 1, run.output
+    rules = run.rules()
+    assert rules.most_common(1)[0][0] == "endpoint.unresponsive", rules
+    summary = run.output[run.output.index("Inferno compliance summary") :]
+    assert summary.index("ENDPOINT UNRESPONSIVE") < summary.index("server http://"), summary
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["notices"][0].startswith("ENDPOINT UNRESPONSIVE"), report["notices"]
+    assert report["deviations"][0]["rule"] == "endpoint.unresponsive", report["deviations"][0]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -29,10 +28,11 @@ from _compliance_catalogue import (
 )
 from _compliance_proxy import MutatingProxy, Mutation
 
+from tests._headless_chromium import MISSING, browser, headless, measured
+
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
-BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 WIDTHS = (1280, 720)
 
 
@@ -80,17 +80,6 @@ window.addEventListener('load', () => {{
 </script></body></html>"""
 
 
-def browser() -> str | None:
-    return next((path for name in BROWSERS if (path := shutil.which(name))), None)
-
-
-def headless(*args: str) -> subprocess.CompletedProcess[str]:
-    found = browser()
-    assert found
-    command = [found, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
-
-
 def write_report(upstream: str, directory: Path) -> Path:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("INFERNO_")}
     with MutatingProxy(upstream, BROKEN) as proxy:
@@ -109,7 +98,7 @@ def write_report(upstream: str, directory: Path) -> Path:
 @pytest.fixture(scope="module")
 def report(base_url: str) -> Iterator[Path]:
     if browser() is None:
-        pytest.skip("headless Chromium not found (Debian: apt-get install chromium)")
+        pytest.skip(MISSING)
     with tempfile.TemporaryDirectory(prefix="inferno-report-") as folder:
         yield write_report(base_url, Path(folder))
 
@@ -122,8 +111,7 @@ def test_report_fits_the_window(report: Path, width: int, tmp_path: Path) -> Non
         "--allow-file-access-from-files", "--virtual-time-budget=5000", "--dump-dom",
         harness.as_uri(),
     )  # fmt: skip
-    out = proc.stdout.split('<pre id="out">', 1)[-1].split("</pre>", 1)[0]
-    found = json.loads(out.replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">"))
+    found = measured(proc.stdout)
     data = json.loads((report.parent / "report.json").read_text())
     failed = [r["test_id"] for r in data["results"] if r["outcome"] == "failed"]
     assert failed and len(found["failures"]) == len(failed), (found, failed)

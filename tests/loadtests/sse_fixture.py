@@ -17,7 +17,10 @@ via --prompts, and "delay a", "delay b" are distinct prompts with the same behav
   "capacity"  one of CAPACITY_SLOTS slots held for the whole answer (first token after
               CAPACITY_FIRST_S, CAPACITY_TOKENS tokens CAPACITY_ITL_S apart): a known capacity of
               about CAPACITY_SLOTS / CAPACITY_SERVICE_S requests per second
-Every request's arrival time and body are recorded (the first MAX_RECORDED after `forget`).
+The "delay" timing is the server's own (`FixtureServer(first_token_s=, itl_s=, tokens=)`, the
+constants by default): `python -m benchmarks.calibration` runs the load tools against it.
+Every request's arrival time and body are recorded (the first MAX_RECORDED after `forget`), and
+the wall-clock span of every "delay" request: received, last token sent (None if cut off).
 With `prompt_cache` on, chat usage reports prompt tokens (4 characters each) and, as
 `prompt_tokens_details.cached_tokens`, the tokens of the longest run of leading messages an
 earlier request already sent: a prompt cache whose hits are known.
@@ -137,17 +140,19 @@ class _Handler(BaseHTTPRequestHandler):
             "queue": QUEUE_STEP_S * self.server.in_flight,
             "slowfirst": SLOW_FIRST_S,
             "capacity": CAPACITY_FIRST_S,
-        }.get(mode, FIRST_TOKEN_S)
+        }.get(mode, self.server.first_token_s)
         time.sleep(first)
         tokens = {"truncated": 3, "abort": 3, "long": LONG_TOKENS, "capacity": CAPACITY_TOKENS}
-        tokens = tokens.get(mode, TOKENS)
-        itl = CAPACITY_ITL_S if mode == "capacity" else ITL_S
+        tokens = tokens.get(mode, self.server.tokens)
+        itl = CAPACITY_ITL_S if mode == "capacity" else self.server.itl_s
         if mode in ("reason", "reason2") and chat:
             key = "reasoning_content" if mode == "reason" else "reasoning"
             for i in range(REASONING_TOKENS):
                 self._event(self._chunk(chat, f" r{i}", key=key))
                 time.sleep(ITL_S)
         last = received_at
+        received_wall = time.time() - (time.perf_counter() - received_at)
+        span = self.server.span(received_wall) if mode == "delay" else None
         for i in range(tokens):
             if i:
                 time.sleep(STALL_S if mode == "stall" and i == tokens // 2 else itl)
@@ -165,6 +170,8 @@ class _Handler(BaseHTTPRequestHandler):
             if mode == "delay":
                 self.server.record("itl" if i else "ttft", now - last)
             last = now
+        if span is not None:
+            span[1] = time.time()
         if mode == "abort":
             self.connection.shutdown(socket.SHUT_RDWR)
             self.close_connection = True
@@ -185,8 +192,12 @@ class _Handler(BaseHTTPRequestHandler):
 class FixtureServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self) -> None:
+    def __init__(
+        self, first_token_s: float = FIRST_TOKEN_S, itl_s: float = ITL_S, tokens: int = TOKENS
+    ) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
+        self.first_token_s, self.itl_s, self.tokens = first_token_s, itl_s, tokens
+        self.spans: list[list[float | None]] = []  # time.time() of "delay" requests: [in, out]
         self._lock = threading.Lock()
         self.requests: dict[str, int] = {}
         self.arrivals: list[float] = []  # perf_counter time each request was read
@@ -231,6 +242,14 @@ class FixtureServer(ThreadingHTTPServer):
     def record(self, kind: str, seconds: float) -> None:
         with self._lock:
             self.truth.setdefault(kind, []).append(seconds * 1000.0)
+
+    def span(self, received: float) -> list[float | None]:
+        """A "delay" request's span, to be closed when its last token is sent."""
+        span: list[float | None] = [received, None]
+        with self._lock:
+            if len(self.spans) < MAX_RECORDED:
+                self.spans.append(span)
+        return span
 
     def enter(self) -> None:
         with self._lock:

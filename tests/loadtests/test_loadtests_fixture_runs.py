@@ -14,6 +14,7 @@ pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
 TOLERANCE_MS = 5.0
 
 
+@pytest.mark.serial  # 5 ms accuracy: `make test` runs it alone, after the parallel part
 @pytest.mark.parametrize("user_class", ["StreamingChatUser", "CompletionUser"])
 def test_ttft_and_itl_match_injected_delays(
     fixture_server: FixtureServer, prompts, tmp_path: Path, user_class: str
@@ -123,6 +124,7 @@ def test_sweep_finds_the_saturation_point(
     assert run.returncode == 0, run.output  # a saturation point was found
 
 
+@pytest.mark.serial  # 5 ms accuracy of TTFT p50: run alone
 def test_master_and_worker_on_loopback(
     fixture_server: FixtureServer, prompts, tmp_path: Path
 ) -> None:

@@ -155,13 +155,14 @@ def test_streamed_requests_check_their_events() -> None:
 
 def test_responses_folder_runs_a_stored_response_through_its_life() -> None:
     folder = next(f for f in folders() if f.name == "Responses")
-    steps = [(c.method, c.operation_id, c.status) for c in folder.cases[:8]]
+    steps = [(c.method, c.operation_id, c.status) for c in folder.cases[:9]]
     assert steps == [
         ("POST", "createResponse", 200),
         ("POST", "createResponse", 200),
         ("GET", "getResponse", 200),
         ("GET", "listResponseInputItems", 200),
         ("POST", "createResponse", 200),
+        ("POST", "compactResponse", 200),
         ("POST", "countResponseInputTokens", 200),
         ("DELETE", "deleteResponse", 200),
         ("GET", "getResponse", 404),

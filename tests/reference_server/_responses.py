@@ -42,7 +42,10 @@ def stream(http: httpx.Client, **overrides: Any) -> list[dict[str, Any]]:
     assert response.text.endswith("\n\n"), response.text[-200:]
     validators = specs.stream_event_validators(OP)
     events = []
-    for number, sse in enumerate(parse_sse(response.text)):
+    raw = list(parse_sse(response.text))
+    # Open Responses ends the stream with a bare `data: [DONE]` after the terminal event.
+    assert raw and raw[-1].data == "[DONE]" and raw[-1].event == "message", raw[-1:]
+    for number, sse in enumerate(raw[:-1]):
         event = json.loads(sse.data)
         assert sse.event == event["type"], (sse.event, event["type"])
         check_schema(validators[event["type"]], event, f"event {number}")

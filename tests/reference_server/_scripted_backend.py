@@ -16,6 +16,11 @@ It is plugged in behind the engine boundary through `create_app(..., engine_fact
                                      only that one. FAIL_DECODE: the first decode step that
                                      carries the sequence after 3 tokens raises (as a failed
                                      llama_decode would), failing every sequence of that step
+    INFERNO_FAULT_ENGINE_CRASH=1     a prompt containing CRASH_ENGINE makes the engine thread
+                                     itself fail: the cache call that places the sequence
+                                     raises, outside any decode step's error handling
+    INFERNO_FAULT_CRASH_LOG=PATH     append the time (time.monotonic(), comparable across
+                                     processes on Linux) of each such failure, one per line
     INFERNO_FAULT_KV_FULL_ABOVE=N    refuse (KV cache full) every step of more than N tokens
     INFERNO_FAULT_TOKEN_LOG=PATH     append one byte per generated token, so a test can watch
                                      the engine's progress from outside the process: "." or,
@@ -37,6 +42,7 @@ from reference_server.engine.backend import KvCacheFull, StepBatch
 from reference_server.registry import llama_options
 
 FAIL_NOW, FAIL_LATER, FAIL_DECODE = "FAIL_NOW", "FAIL_LATER", "FAIL_DECODE"
+CRASH_ENGINE = "CRASH_ENGINE"
 FAIL_LATER_AFTER = 3
 _SLICE = 0.005
 
@@ -49,6 +55,8 @@ class Faults:
     prefill_marker: bytes = b""
     no_eos: bool = False
     inference_error: bool = False
+    engine_crash: bool = False
+    crash_log: str | None = None
     kv_full_above: int = 0
     token_log: str | None = None
 
@@ -62,6 +70,8 @@ class Faults:
             prefill_marker=env.get("INFERNO_FAULT_PREFILL_MARKER", "").encode(),
             no_eos=env.get("INFERNO_FAULT_NO_EOS", "") == "1",
             inference_error=env.get("INFERNO_FAULT_INFERENCE_ERROR", "") == "1",
+            engine_crash=env.get("INFERNO_FAULT_ENGINE_CRASH", "") == "1",
+            crash_log=env.get("INFERNO_FAULT_CRASH_LOG") or None,
             kv_full_above=int(env.get("INFERNO_FAULT_KV_FULL_ABOVE", "0") or 0),
             token_log=env.get("INFERNO_FAULT_TOKEN_LOG") or None,
         )
@@ -69,6 +79,10 @@ class Faults:
 
 class InjectedFault(RuntimeError):
     """The failure INFERNO_FAULT_INFERENCE_ERROR injects."""
+
+
+class InjectedEngineCrash(RuntimeError):
+    """The failure INFERNO_FAULT_ENGINE_CRASH injects on the engine thread."""
 
 
 @dataclass
@@ -81,6 +95,7 @@ class _Script:
     fail_after: int | None
     decode_fail_after: int | None
     cancelled: Callable[[], bool]
+    crash_engine: bool = False
     tokens: int = 0
 
 
@@ -159,6 +174,7 @@ class ScriptedBackend:
             fail_after=later if failing and FAIL_LATER.encode() in text else None,
             decode_fail_after=later if failing and FAIL_DECODE.encode() in text else None,
             cancelled=cancelled,
+            crash_engine=faults.engine_crash and CRASH_ENGINE.encode() in text,
         )
         self._scripts[seq] = script
         inner = self._inner.open_sampler(seq, prompt, params, seed, cancelled)
@@ -185,6 +201,13 @@ class ScriptedBackend:
         return self._inner.logprob(row, token, top_n)
 
     def forget(self, seq: int, start: int = 0) -> bool:
+        script = self._scripts.get(seq)
+        if script is not None and script.crash_engine:
+            del self._scripts[seq]  # once: the restarted engine's clean-up must succeed
+            if self._faults.crash_log:
+                with open(self._faults.crash_log, "a", encoding="utf-8") as log:
+                    log.write(f"{time.monotonic()}\n")
+            raise InjectedEngineCrash("injected engine-thread failure")
         return self._inner.forget(seq, start)
 
     def share(self, source: int, target: int, length: int) -> bool:

@@ -168,8 +168,17 @@ def test_auto_lets_the_model_answer_in_text(http: httpx.Client) -> None:
 
 def test_chat_sampling_extras_do_not_reach_a_response(http: httpx.Client) -> None:
     plain = create(http, max_output_tokens=32)
-    extras = {"stop": 5, "logit_bias": "x", "seed": "y", "presence_penalty": "z"}
+    extras = {"stop": 5, "logit_bias": "x", "seed": "y"}
     assert output_text(create(http, max_output_tokens=32, **extras)) == output_text(plain)
+
+
+def test_penalties_are_response_fields(http: httpx.Client) -> None:
+    # Open Responses defines the penalties for the Responses API too: echoed, 0 by default.
+    plain = create(http, max_output_tokens=16)
+    assert plain["presence_penalty"] == plain["frequency_penalty"] == 0
+    assert create(http, max_output_tokens=16, presence_penalty=1.5)["presence_penalty"] == 1.5
+    bad = http.post(RESPONSES, json=response_body(presence_penalty="z"))
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "presence_penalty"
 
 
 def test_text_format_json_schema_output_parses(http: httpx.Client) -> None:

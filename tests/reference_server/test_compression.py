@@ -168,6 +168,7 @@ class _Chunked:
         return out
 
 
+@pytest.mark.serial  # "before the end" is a matter of milliseconds: run alone
 @pytest.mark.parametrize("coding", CODECS)
 def test_first_sse_event_decodes_before_the_stream_ends(base_url: str, coding: str) -> None:
     """Reads the raw socket incrementally: the first content event must be decodable from the
@@ -206,6 +207,7 @@ def test_first_sse_event_decodes_before_the_stream_ends(base_url: str, coding: s
     wait_until_idle(base_url)
 
 
+@pytest.mark.serial
 def test_httpx_decodes_the_first_event_long_before_the_end(base_url: str) -> None:
     body = chat_body("SLOW early bird", 50, stream=True, seed=9)
     running_at_first: int | None = None

@@ -33,7 +33,8 @@ from tests.reference_server._faulty_server import (
     wait_until_idle,
 )
 
-pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
+# `make test-fast` leaves it out; timings of a few hundred ms: `make test` runs it alone.
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 PARALLEL = 4
 MAX_QUEUE = 8

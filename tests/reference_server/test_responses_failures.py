@@ -35,6 +35,8 @@ def _events(base_url: str, body: dict[str, Any]) -> tuple[httpx.Response, list[d
     events = []
     validators = specs.stream_event_validators("createResponse")
     for sse in parse_sse(response.content):
+        if sse.data == "[DONE]":  # the end of a stream that finished (Open Responses)
+            continue
         event = json.loads(sse.data)
         assert not list(validators[event["type"]].iter_errors(event)), event
         events.append(event)

@@ -28,7 +28,8 @@ from tests.reference_server._faulty_server import (
     wait_until_idle,
 )
 
-pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
+# `make test-fast` leaves it out; timings of a few hundred ms: `make test` runs it alone.
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 CHAT, COMPLETIONS = "/v1/chat/completions", "/v1/completions"
 PARALLEL = 4  # the server's default number of sequences

@@ -1,0 +1,68 @@
+"""Per-second counts of a run, for the report's charts over time.
+
+Each process counts on its own clock from its own test start (a worker's starts when the master's
+spawn message arrives, milliseconds after the master's), so the buckets of all processes line up
+without comparing clocks. Tokens of a stream are counted in the second they arrived, not when the
+stream ended, so a long answer does not show up as a spike at its end.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+BUCKET_S = 1.0
+MAX_BUCKETS = 86_400  # a day of seconds; later seconds pile into the last bucket
+FIELDS = ("requests", "output_tokens", "ttft_sum_ms", "ttft_count", "errors")
+
+
+class Timeline:
+    """One process's buckets since its last report."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.buckets: dict[int, list[float]] = {}
+
+    def restart(self) -> None:
+        self.started = time.perf_counter()
+        self.buckets = {}
+
+    def _bucket(self, at: float) -> list[float]:
+        index = min(MAX_BUCKETS - 1, max(0, int((at - self.started) / BUCKET_S)))
+        bucket = self.buckets.get(index)
+        if bucket is None:
+            bucket = self.buckets[index] = [0.0] * len(FIELDS)
+        return bucket
+
+    def add(self, at: float, field: str, value: float = 1.0) -> None:
+        self._bucket(at)[FIELDS.index(field)] += value
+
+    def drain(self) -> dict[str, list[float]]:
+        buckets, self.buckets = self.buckets, {}
+        return {str(k): v for k, v in buckets.items()}
+
+
+def merge(into: dict[int, list[float]], message: dict[str, list[float]]) -> None:
+    for key, values in message.items():
+        index = int(key)
+        if 0 <= index < MAX_BUCKETS and len(values) == len(FIELDS):
+            bucket = into.setdefault(index, [0.0] * len(FIELDS))
+            for i, value in enumerate(values):
+                bucket[i] += float(value)
+
+
+def series(buckets: dict[int, list[float]], end_of_load_s: float | None) -> dict[str, Any]:
+    """Per-second rates for the summary: seconds, requests/s, output tok/s, TTFT mean, errors."""
+    last = max(buckets, default=-1)
+    seconds = list(range(last + 1))
+    empty = [0.0] * len(FIELDS)
+    rows = [buckets.get(s, empty) for s in seconds]
+    return {
+        "bucket_s": BUCKET_S,
+        "seconds": seconds,
+        "requests_per_s": [r[0] / BUCKET_S for r in rows],
+        "output_tokens_per_s": [r[1] / BUCKET_S for r in rows],
+        "ttft_mean_ms": [r[2] / r[3] if r[3] else None for r in rows],
+        "errors": [r[4] for r in rows],
+        "end_of_load_s": end_of_load_s,
+    }

@@ -1,0 +1,45 @@
+"""The calibration benchmark's arithmetic on fixed numbers: the truth it measures against, and
+how it reads the other tools' exports."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks.calibration import TOKENS, Truth, span_share
+from benchmarks.calibration_peers import PEERS, find_stat
+
+
+def test_a_span_counts_by_its_share_of_the_window() -> None:
+    assert span_share([1.0, 3.0], 0.0, 10.0, 2.0) == 1.0
+    assert span_share([9.0, 11.0], 0.0, 10.0, 2.0) == pytest.approx(0.5)
+    assert span_share([-1.0, 1.0], 0.0, 10.0, 2.0) == pytest.approx(0.5)
+    assert span_share([10.5, 11.0], 0.0, 10.0, 2.0) == 0.0
+    # Cut off by the end: its elapsed time as a share of the mean request.
+    assert span_share([9.5, None], 0.0, 10.0, 2.0) == pytest.approx(0.25)
+    assert span_share([11.0, None], 0.0, 10.0, 2.0) == 0.0
+
+
+def test_the_truth_of_a_request_follows_from_the_mock_delays() -> None:
+    truth = Truth(ttft_ms=500.0, itl_ms=50.0, tokens_per_s=0.0, requests_per_s=1.0)
+    assert truth.e2e_ms == 500.0 + (TOKENS - 1) * 50.0
+    metrics = truth.as_metrics()
+    assert metrics["TPOT ms (mean)"] == metrics["ITL ms (mean)"] == 50.0
+    assert metrics["requests/s"] == 1.0
+
+
+def test_peer_exports_are_read_by_metric_name() -> None:
+    guidellm = {"benchmarks": [{"metrics": {
+        "time_to_first_token_ms": {"successful": {"mean": 501.0, "median": 500.0}},
+        "inter_token_latency_ms": {"successful": {"mean": 50.2}},
+        "request_latency": {"successful": {"mean": 2.06}},
+    }}]}  # fmt: skip
+    aiperf = {"records": {"inter_token_latency": {"avg": 50.1, "unit": "ms"}}}
+    assert find_stat(guidellm, ("time_to_first_token_ms",), ("mean",)) == 501.0
+    assert find_stat(guidellm, ("request_latency",), ("mean",)) == 2.06
+    assert find_stat(aiperf, ("inter_token_latency",), ("avg", "mean")) == 50.1
+    assert find_stat(aiperf, ("output_token_throughput",), ("avg",)) is None
+    # Their per-request ITL is our TPOT; GuideLLM's request latency is in seconds.
+    fields = {peer.name: peer.fields for peer in PEERS}
+    assert fields["guidellm"]["TPOT ms (mean)"] == (("inter_token_latency_ms",), 1.0)
+    assert fields["guidellm"]["E2E ms (mean)"][1] == 1000.0
+    assert fields["aiperf"]["TPOT ms (mean)"][0] == ("inter_token_latency",)

@@ -1,0 +1,159 @@
+"""The engine and its scheduler in process, over the pure-Python fake backend (fast tier): a
+failure of the engine thread, the drain rate behind Retry-After, and sliding windows. The
+stateful exploration of the same invariants is in test_scheduler_states.py."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+
+from reference_server.engine import GenerationDone
+from reference_server.engine.backend import window_holds
+from reference_server.engine.base import EngineFailed, EngineNotReady
+from tests.reference_server._engine_driver import EngineDriver, Tracked
+from tests.reference_server._fake_backend import FakeBackend
+
+
+@pytest.fixture
+def driver() -> Iterator[EngineDriver]:
+    driver = EngineDriver(FakeBackend(n_seq=3))
+    yield driver
+    driver.close()
+
+
+def _busy(driver: EngineDriver) -> None:
+    """Two requests decoding, one handed sequences but not yet admitted, one queued."""
+    for prompt in ("first", "second"):
+        driver.submit(prompt, 40)
+    for _ in range(3):
+        driver.step()
+    driver.submit("third", 40)
+    driver.submit("fourth", 40, n=2)  # needs two sequences: only one is free, so it waits
+    assert driver.engine.queued == 1 and driver.engine.running == 3
+
+
+def _cached_tokens(tracked: Tracked) -> int:
+    done = [e for e in tracked.events if isinstance(e, GenerationDone)]
+    assert len(done) == 1, tracked.events
+    return done[0].cached_tokens
+
+
+def test_an_engine_fault_fails_every_request_frees_everything_and_restarts(
+    driver: EngineDriver,
+) -> None:
+    _busy(driver)
+    driver.backend.fault_armed = True  # admitting "third" places it: that cache call fails
+    driver.step()
+    driver.drain()
+    assert all(isinstance(t.error, EngineFailed) for t in driver.requests), driver.requests
+    engine = driver.engine
+    assert engine.failed_jobs == 4 and engine.completed_jobs == 0
+    assert engine.restarts == 1 and engine.fault is None and engine.ready
+    assert engine.running == 0 and engine.queued == 0
+    assert driver.backend.used() == 0 and driver.backend.open_samplers == 0
+    driver.check()
+    after = driver.submit("after", 5)
+    driver.drain()
+    assert after is not None and after.error is None and engine.completed_jobs == 1
+    driver.check()
+
+
+def test_failing_more_often_than_allowed_gives_up() -> None:
+    driver = EngineDriver(FakeBackend(n_seq=2), max_restarts=2)
+    try:
+        for attempt in range(3):
+            driver.submit(f"attempt {attempt}", 5)
+            driver.backend.fault_armed = True
+            driver.step()
+        engine = driver.engine
+        assert engine.given_up and not engine.ready and engine.fault is not None
+        assert engine.restarts == 2
+        assert driver.submit("too late", 5) is None
+        assert not driver.step()  # a given-up engine does nothing more
+        driver.drain()
+        assert all(isinstance(t.error, EngineFailed) for t in driver.requests)
+    finally:
+        driver.close()
+
+
+def test_the_drain_rate_counts_completed_generations_only(driver: EngineDriver) -> None:
+    _busy(driver)
+    driver.backend.fault_armed = True
+    driver.step()
+    driver.drain()
+    engine = driver.engine
+
+    async def embed() -> list[list[float]]:
+        return await engine.embed([[1, 5, 6], [1, 7]])
+
+    for _ in range(3):
+        task = driver.loop.create_task(embed())
+        driver.loop.run_until_complete(asyncio.sleep(0))  # queued on the engine
+        driver.step()
+        assert len(driver.loop.run_until_complete(task)) == 2
+    assert engine.drain_rate() == 0.0  # four failures and three embeddings: no completions
+    for prompt in ("one", "two", "three"):
+        driver.submit(prompt, 3)
+    driver.drain()
+    assert engine.completed_jobs == 3 and engine.drain_rate() > 0
+
+
+def test_a_given_up_engine_refuses_new_work() -> None:
+    driver = EngineDriver(FakeBackend(n_seq=1), max_restarts=0)
+    try:
+        driver.submit("one", 5)
+        driver.backend.fault_armed = True
+        driver.step()
+        with pytest.raises(EngineNotReady):
+            driver.loop.run_until_complete(driver.engine.embed([[1, 2]]))
+    finally:
+        driver.close()
+
+
+# -- sliding windows ---------------------------------------------------------------------------
+
+
+def test_an_emptied_window_does_not_pass_for_a_full_one() -> None:
+    # What a check after removing cells saw: the sequence's cells are gone, pos_min reads -1.
+    assert not window_holds(-1, -1, length=10, window=4)
+    assert not window_holds(8, 20, length=10, window=4)  # the window before 10 was dropped
+    assert not window_holds(0, 5, length=10, window=4)  # cells stop before 10
+    assert window_holds(6, 20, length=10, window=4)
+    assert window_holds(-1, -1, length=10, window=0)  # no window: cells are never dropped
+
+
+PROMPT = "a shared system prompt, then a question"
+
+
+@pytest.mark.parametrize("pressure", [False, True])
+def test_a_reused_prefix_never_lacks_its_window(pressure: bool) -> None:
+    """A prompt's cells stay cached; under pressure a windowed cache drops the cells out of the
+    window, so the next request with the same prefix must decode it again instead of reusing
+    cells whose window is gone. (Checked after removing the cells past the prefix, the emptied
+    sequence would read pos_min = -1 and pass: the fake backend then records a violation.)"""
+    backend = FakeBackend(n_seq=1, n_ctx=64, n_batch=8, window=4)
+    driver = EngineDriver(backend)
+    try:
+        first = driver.submit(PROMPT + " one", 8)
+        assert first is not None
+        while not first.events:  # until its prompt is in the cache and it decodes
+            driver.step()
+            driver.read(first, 1)
+        if pressure:  # room for little more than the window: each step drops old cells
+            backend.capacity = backend.window + 1
+        driver.drain()
+        backend.capacity = None
+        assert first.error is None
+        prompt_cells = len(backend.tokenize(PROMPT, add_bos=True, special=False))
+        assert (backend.used() < prompt_cells) is pressure, backend.used()
+        second = driver.submit(PROMPT + " two", 6)
+        driver.drain()
+        assert second is not None and second.error is None, second.error
+        assert not backend.violations, backend.violations
+        reused = _cached_tokens(second)
+        assert reused == 0 if pressure else reused > len(PROMPT) // 2
+        driver.check()
+    finally:
+        driver.close()
