@@ -13,9 +13,12 @@ from dataclasses import dataclass
 import pytest
 
 from compliance._client import ApiClient, Exchange
+from compliance._ws import NOT_OFFERED, Connection
 
 # Statuses a server uses to say "not supported here"; anything else means "claims support".
 _ABSENT_STATUSES = {400, 404, 405, 422, 501}
+# An upgrade to a WebSocket has answers of its own for "not here" (426, or a plain 200).
+_ABSENT_BY_FEATURE = {"responses_websocket": NOT_OFFERED}
 
 TOOL = {
     "type": "function",
@@ -118,6 +121,11 @@ class Capabilities:
                 ),
             ),
             "responses_store": self._stored_response,
+            "responses_websocket": self._websocket_mode,
+            "responses_compact": lambda: c.post(
+                "/responses/compact",
+                {"model": self.model, "input": [{"role": "user", "content": "Say hello."}]},
+            ),
         }
 
     def _response(self, **extra: object) -> dict[str, object]:
@@ -135,10 +143,15 @@ class Capabilities:
             return created  # a broken answer: present, so the checks report what is wrong
         return self.client.get(f"/responses/{response_id}")
 
+    def _websocket_mode(self) -> Exchange:
+        """The upgrade of GET /responses alone: a server that offers the mode switches."""
+        with Connection(self.client) as connection:
+            return connection.open().exchange
+
     def probe(self, feature: str) -> Probe:
         if feature not in self._cache:
             exchange = self._probes()[feature]()
-            if exchange.status in _ABSENT_STATUSES:
+            if exchange.status in _ABSENT_BY_FEATURE.get(feature, _ABSENT_STATUSES):
                 self._cache[feature] = Probe(False, _reason(exchange))
             else:
                 self._cache[feature] = Probe(True, "")

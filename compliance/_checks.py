@@ -7,6 +7,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
+import specs
 from compliance import _schema
 from compliance import _shared_rules as R
 from compliance._client import Exchange
@@ -96,6 +97,7 @@ def expect_ok(exchange: Exchange, operation_id: str, profile: str) -> Any:
         exchange,
         scope=operation_id,
         by_path=R.SCHEMA_PATHS,
+        profile=profile,
     )
     return body
 
@@ -277,6 +279,7 @@ def stream_chunks(exchange: Exchange, operation_id: str, profile: str) -> list[d
             f"event {index}",
             scope=operation_id,
             by_path=R.SCHEMA_PATHS,
+            profile=profile,
         )
         chunks.append(chunk)
     return chunks
@@ -286,7 +289,7 @@ def expect_error_row(exchange: Exchange, row: Row, profile: str) -> None:
     """An error-table row: first what OpenAI's contract allows, then what strict adds (each
     its own rule)."""
     answer = expect_error(exchange, set(row.statuses), profile, error_type=row.error_type)
-    if profile != "strict":
+    if not specs.has_profile(profile, "strict"):
         return
     if row.strict_statuses and row.strict_rule:
         ensure(
@@ -316,6 +319,6 @@ def expect_auth_refused(exchange: Exchange, key: str, profile: str) -> None:
         exchange,
         {401},
         profile,
-        error_type=R.AUTH_TYPES if profile == "strict" else None,
+        error_type=R.AUTH_TYPES if specs.has_profile(profile, "strict") else None,
         type_rule=R.AUTH_TYPE,
     )

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from compliance.rules import STRICT, Rule, load_all
+import specs
+from compliance.rules import Rule, load_all
 
 
 def unreached(results: list[dict[str, Any]], profile: str) -> list[dict[str, str]]:
@@ -33,8 +34,8 @@ def unreached(results: list[dict[str, Any]], profile: str) -> list[dict[str, str
 
 
 def _why(rule: Rule, results: list[dict[str, Any]], profile: str) -> str:
-    if rule.severity == STRICT and profile != "strict":
-        return "strict profile only (--profile strict)"
+    if rule.profile and not specs.has_profile(profile, rule.profile):
+        return f"{rule.profile} profile only (--profile {rule.profile})"
     module = rule.module.rsplit(".", 1)[-1]
     own = [r for r in results if _module_of(r["test_id"]) == module]
     if module.startswith("test_") and not own:

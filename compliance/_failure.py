@@ -135,4 +135,22 @@ def ensure(
 ) -> None:
     if not condition:
         fail(rule, message, exchange, cause)
+    reached(rule)
+
+
+def ensure_soft(
+    condition: object,
+    rule: Rule | str,
+    message: str,
+    exchange: Exchange | None = None,
+    cause: str | None = None,
+) -> None:
+    """`ensure` for a deviation that leaves the answer readable (see `fail_soft`)."""
+    if not condition:
+        fail_soft(rule, message, exchange, cause)
+    reached(rule)
+
+
+def reached(rule: Rule | str) -> None:
+    """Record that the running check evaluated `rule`, whether it held or not."""
     _exercised.add(rule.id if isinstance(rule, Rule) else get(rule).id)

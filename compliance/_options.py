@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 
 import pytest
 
+import specs
 from inferno.urls import api_base, server_root
 
 PRESETS = ("core", "extended", "full")
-PROFILES = ("openai", "strict")
+PROFILES = specs.PROFILES  # one of them, or opt-in profiles stacked: "openresponses,strict"
 FEATURES = (
     "completions",
     "embeddings",
@@ -24,6 +25,8 @@ FEATURES = (
     "responses",
     "responses_tools",
     "responses_store",
+    "responses_websocket",
+    "responses_compact",
 )
 
 # (option, env var, default, help). The env var is the default so a CLI flag always wins.
@@ -38,7 +41,13 @@ _OPTIONS: tuple[tuple[str, str, str | None, str], ...] = (
     ("--model", "INFERNO_MODEL", None, "Model id (default: first id of GET /models)."),
     ("--embedding-model", "INFERNO_EMBEDDING_MODEL", None, "Embedding model id."),
     ("--preset", "INFERNO_PRESET", "extended", "Breadth: core | extended | full."),
-    ("--profile", "INFERNO_PROFILE", "openai", "openai (documented contract) | strict."),
+    (
+        "--profile",
+        "INFERNO_PROFILE",
+        "openai",
+        "openai (OpenAI's documented contract) | strict (our stricter rules) | openresponses "
+        "(the Open Responses spec); stack with commas, e.g. openresponses,strict.",
+    ),
     ("--require", "INFERNO_REQUIRE", "", "Comma-separated features whose absence fails."),
     ("--fuzz-examples", "INFERNO_FUZZ_EXAMPLES", None, "Fuzz examples per operation."),
     ("--fuzz-seed", "INFERNO_FUZZ_SEED", None, "Seed for reproducible fuzzing."),
@@ -151,7 +160,11 @@ class Settings:
 
     @property
     def strict(self) -> bool:
-        return self.profile == "strict"
+        return specs.has_profile(self.profile, "strict")
+
+    @property
+    def openresponses(self) -> bool:
+        return specs.has_profile(self.profile, "openresponses")
 
     @property
     def root_url(self) -> str:
@@ -165,9 +178,10 @@ class Settings:
         if preset not in PRESETS:
             errors.append(f"--preset must be one of {PRESETS}, got {preset!r}")
             preset = "extended"
-        profile = (_value(config, "--profile") or "openai").lower()
-        if profile not in PROFILES:
-            errors.append(f"--profile must be one of {PROFILES}, got {profile!r}")
+        try:
+            profile = specs.canonical_profile((_value(config, "--profile") or "openai").lower())
+        except ValueError as exc:
+            errors.append(f"--profile: {exc}")
             profile = "openai"
         require = frozenset(
             f.strip().lower() for f in (_value(config, "--require") or "").split(",") if f.strip()

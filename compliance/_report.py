@@ -29,6 +29,8 @@ AREAS = {
     "test_responses_store": "responses",
     "test_responses_errors": "responses",
     "test_responses_sdk": "responses",
+    "test_responses_ws": "responses",
+    "test_responses_compact": "responses",
     "test_errors": "errors",
     "test_sdk": "sdk",
     "test_tools": "tools",

@@ -11,15 +11,15 @@ from typing import Any
 
 import pytest
 
-from compliance import _schema
+from compliance import _openresponses, _schema
 from compliance import _shared_rules as R
 from compliance._capabilities import JSON_SCHEMA_FORMAT, TOOL
 from compliance._checks import CHAT_PROMPTS, LONG_PROMPT, expect_ok, stream_framing
 from compliance._client import ApiClient, Exchange
 from compliance._failure import ensure, fail
-from compliance._reasoning import REASONING_EVENTS, check_reasoning_event, check_response
+from compliance._reasoning import check_response
+from compliance._responses_items import ItemTracker
 from compliance._responses_rules import (
-    STREAM_DELTAS,
     STREAM_DONE,
     STREAM_EVENT_NAME,
     STREAM_ORDER,
@@ -74,9 +74,11 @@ def response_of(
     """The response a plain body or a stream's terminal event holds, after the checks of its
     mode (schema, invariants; framing and event order for a stream)."""
     if mode == "stream":
-        return check_order(stream_events(exchange, profile), exchange)
+        return check_order(stream_events(exchange, profile), exchange, profile)
     response = expect_ok(exchange, OP, profile)
     check_invariants(response, request, exchange)
+    if _openresponses.active(profile):
+        _openresponses.check_response(response, exchange)
     return response
 
 
@@ -205,23 +207,36 @@ def stream(client: ApiClient, request: dict[str, Any]) -> Exchange:
 def stream_events(exchange: Exchange, profile: str) -> list[dict[str, Any]]:
     """The framing of a Responses stream and every event against the spec (schema per `type`)."""
     raw = list(stream_framing(exchange))
+    framed = list(raw)
     if raw and raw[-1].data.strip() == "[DONE]":
         raw.pop()  # OpenAI sends none; its SDK tolerates one at the very end
     ensure(raw, R.SSE_EMPTY, "the stream carried no events", exchange)
+    events = checked_events([(e.data, e.event) for e in raw], exchange, profile)
+    if _openresponses.active(profile):
+        _openresponses.check_framing(framed, exchange)
+    return events
+
+
+def checked_events(
+    messages: list[tuple[str, str | None]], exchange: Exchange, profile: str
+) -> list[dict[str, Any]]:
+    """Each event (its data, and its SSE `event:` name or None) parsed and checked against the
+    spec, the schema of its `type`, and increasing sequence numbers: what an SSE stream and a
+    WebSocket-mode turn share."""
     union = _schema.chunk(OP, profile)
     by_type = _schema.chunks_by_type(OP, profile)
     events: list[dict[str, Any]] = []
-    for index, sse_event in enumerate(raw):
+    for index, (data, name) in enumerate(messages):
         ensure(
-            sse_event.data.strip() != "[DONE]",
+            data.strip() != "[DONE]",
             STREAM_DONE,
             f"`data: [DONE]` at event {index}, before the end",
             exchange,
         )
         try:
-            event = json.loads(sse_event.data)
+            event = json.loads(data)
         except ValueError:
-            fail(R.SSE_JSON, f"event {index} is not JSON: {sse_event.data[:200]!r}", exchange)
+            fail(R.SSE_JSON, f"event {index} is not JSON: {data[:200]!r}", exchange)
         if isinstance(event, dict) and "error" in event and "type" not in event:
             fail(R.SSE_HIDDEN_ERROR, f"event {index} is an error without an event type", exchange)
         kind = event.get("type") if isinstance(event, dict) else None
@@ -232,12 +247,13 @@ def stream_events(exchange: Exchange, profile: str) -> list[dict[str, Any]]:
             exchange,
             f"event {index}",
             scope=f"{OP} {kind}",
+            profile=profile,
         )
-        if sse_event.event not in (None, "message"):  # "message": no `event:` line was sent
+        if name not in (None, "message"):  # "message": no `event:` line was sent
             ensure(
-                sse_event.event == kind,
+                name == kind,
                 STREAM_EVENT_NAME,
-                f"event {index}: `event: {sse_event.event}` names another type than {kind!r}",
+                f"event {index}: `event: {name}` names another type than {kind!r}",
                 exchange,
             )
         if events:
@@ -253,8 +269,11 @@ def stream_events(exchange: Exchange, profile: str) -> list[dict[str, Any]]:
     return events
 
 
-def check_order(events: list[dict[str, Any]], exchange: Exchange) -> dict[str, Any]:
-    """OpenAI's event order; returns the final response of the terminal event."""
+def check_order(
+    events: list[dict[str, Any]], exchange: Exchange, profile: str = "openai"
+) -> dict[str, Any]:
+    """OpenAI's event order (and Open Responses' item states under that profile); returns the
+    final response of the terminal event."""
     kinds = [e["type"] for e in events]
     ensure(
         kinds[0] == "response.created",
@@ -292,8 +311,11 @@ def check_order(events: list[dict[str, Any]], exchange: Exchange) -> dict[str, A
         exchange,
         cause=f"{STREAM_ORDER}: created repeated",
     )
-    _ItemTracker(exchange).run(events, final)
+    ItemTracker(exchange).run(events, final)
     check_invariants(final, {}, exchange)
+    if _openresponses.active(profile):
+        _openresponses.check_items(events, exchange)
+        _openresponses.check_response(final, exchange)
     return final
 
 
@@ -304,95 +326,3 @@ def _summary(kinds: list[str]) -> str:
         if not (folded and folded[-1] == label and label.endswith("*")):
             folded.append(label)
     return ", ".join(folded)
-
-
-def _message_text(item: dict[str, Any]) -> str:
-    return "".join(part.get("text") or "" for part in item.get("content") or ())
-
-
-class _ItemTracker:
-    """Follows output items through their events: added before use, done once, text consistent."""
-
-    def __init__(self, exchange: Exchange) -> None:
-        self.exchange = exchange
-        self.open: dict[int, dict[str, Any]] = {}
-        self.done: dict[int, dict[str, Any]] = {}
-        self.text: dict[int, str] = {}
-        self.arguments: dict[int, str] = {}
-        self.parts: set[tuple[int, int]] = set()
-        self.closed: set[tuple[int, int]] = set()  # parts whose text is done: no delta after
-
-    def run(self, events: list[dict[str, Any]], final: dict[str, Any]) -> None:
-        for event in events[1:-1]:
-            self.step(event)
-        self.order(not self.open, f"items {sorted(self.open)} never got output_item.done")
-        output = final.get("output") or []
-        self.order(
-            len(output) == len(self.done),
-            f"the final response has {len(output)} output items, the stream finished "
-            f"{len(self.done)}",
-        )
-        for index, item in enumerate(output):
-            streamed = self.done[index]
-            self.order(
-                (item.get("type"), item.get("id")) == (streamed.get("type"), streamed.get("id")),
-                f"final output[{index}] is not the item streamed at output_index {index}",
-            )
-            if item.get("type") == "message":
-                self.same(_message_text(streamed), _message_text(item), f"output[{index}] text")
-            elif item.get("type") == "function_call":
-                self.same(streamed.get("arguments"), item.get("arguments"), "final arguments")
-
-    def step(self, event: dict[str, Any]) -> None:
-        kind, index = event["type"], event.get("output_index")
-        if kind == "response.in_progress":
-            # The response is in progress before any of its items: created, in_progress, items.
-            began = sorted({*self.open, *self.done})
-            self.order(not began, f"response.in_progress after output items {began} began")
-            return
-        if kind == "response.output_item.added":
-            self.order(index not in self.open and index not in self.done, f"{index} added twice")
-            self.open[index] = event["item"]
-            return
-        if index is None:
-            return  # no output item of this stream to follow
-        self.order(index in self.open, f"{kind} for output_index {index} outside its item")
-        if kind == "response.content_part.added":
-            self.parts.add((index, event["content_index"]))
-        elif kind == "response.output_text.delta":
-            part = (index, event["content_index"])
-            self.order(
-                part in self.parts,
-                f"output_text.delta before content_part.added (output_index {index})",
-            )
-            self.order(part not in self.closed, f"output_text.delta after its done {part}")
-            self.text[index] = self.text.get(index, "") + event["delta"]
-        elif kind in ("response.output_text.done", "response.content_part.done"):
-            self.closed.add((index, event.get("content_index")))
-            if kind == "response.output_text.done":
-                self.same(self.text.get(index, ""), event["text"], "output_text.done text")
-        elif kind in REASONING_EVENTS:
-            check_reasoning_event(event, self.open[index], self.exchange)
-        elif kind == "response.function_call_arguments.delta":
-            self.arguments[index] = self.arguments.get(index, "") + event["delta"]
-        elif kind == "response.function_call_arguments.done":
-            self.same(self.arguments.get(index, ""), event["arguments"], "arguments.done")
-        elif kind == "response.output_item.done":
-            added, done = self.open.pop(index), event["item"]
-            self.done[index] = done
-            self.order(done.get("id") == added.get("id"), f"output_index {index} changed its id")
-            if done.get("type") == "message":
-                self.same(self.text.get(index, ""), _message_text(done), "the done message")
-            elif done.get("type") == "function_call":
-                self.same(self.arguments.get(index, ""), done.get("arguments"), "the done call")
-
-    def order(self, condition: bool, message: str) -> None:
-        ensure(condition, STREAM_ORDER, message, self.exchange)
-
-    def same(self, streamed: Any, stated: Any, what: str) -> None:
-        ensure(
-            streamed == stated,
-            STREAM_DELTAS,
-            f"the deltas joined ({streamed!r}) differ from {what} ({stated!r})",
-            self.exchange,
-        )

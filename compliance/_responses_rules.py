@@ -52,6 +52,12 @@ INPUT_FORMS = {
         "function_call and function_call_output input items (a tool turn sent back) are accepted",
         clients=(R.SDK, R.LANGCHAIN, "Codex CLI"),
     ),
+    "history": declare(
+        "responses.input.history",
+        BREAKS_CLIENTS,
+        "a system message and earlier assistant turns (plain text content) in input are accepted",
+        clients=(R.SDK, R.LANGCHAIN),
+    ),
 }
 TOOL_OUTPUT = declare(
     "responses.tool-output",
@@ -136,6 +142,42 @@ SDK = declare(
     BREAKS_CLIENTS,
     "the official SDK's responses.create, responses.stream and stored-response calls work",
     clients=(R.SDK,),
+)
+WS_TURN = declare(
+    "responses.ws.turn",
+    BREAKS_CLIENTS,
+    "a WebSocket-mode response.create turn streams the response's events to one terminal event",
+    clients=(R.SDK,),
+)
+WS_SEQUENTIAL = declare(
+    "responses.ws.sequential",
+    CONTRACT,
+    "one WebSocket connection answers several turns, one after another, each a new response",
+)
+WS_CONTINUATION = declare(
+    "responses.ws.continuation",
+    CONTRACT,
+    "previous_response_id continues the connection's latest response, a store: false one too",
+)
+WS_NOT_FOUND = declare(
+    "responses.ws.not-found",
+    CONTRACT,
+    "an id the connection does not hold is an error previous_response_not_found; it stays open",
+)
+WS_EVICT = declare(
+    "responses.ws.evict",
+    CONTRACT,
+    "a failed continuation forgets what it continued: a retry is previous_response_not_found",
+)
+COMPACT = declare(
+    "responses.compact",
+    CONTRACT,
+    "POST /responses/compact answers a response.compaction whose output holds a compaction item",
+)
+COMPACT_CONTINUE = declare(
+    "responses.compact.continue",
+    CONTRACT,
+    "the compacted window, sent back as input with a new message, is answered",
 )
 UNKNOWN_PREVIOUS_404 = declare(
     "strict.responses.unknown-previous",

@@ -9,6 +9,7 @@ import jsonschema
 
 import specs
 from compliance._failure import fail_soft
+from compliance._openresponses_rules import FIELDS as OPENRESPONSES_FIELDS
 from compliance.rules import Rule
 
 if TYPE_CHECKING:
@@ -119,19 +120,41 @@ def check(
     what: str = "response body",
     scope: str = "",
     by_path: dict[str, Rule] | None = None,
+    profile: str = "openai",
 ) -> None:
     """Fail with `rule`, or with the rule `by_path` names for the path of a violation: once per
-    distinct violated path, each its own deviation.
+    distinct violated path, each its own deviation. Under a profile stacking `openresponses`
+    (the validator's), a violation the schema without it does not find is Open Responses' own.
 
     Softly: the body is still read, so the check goes on to its behaviour checks and reports
     what else is wrong; it fails at its end (`_failure.fail_soft`)."""
-    for path, found, line in violations(validator, instance):
+    found = violations(validator, instance)
+    added = _added_by_openresponses(validator, instance, profile, found)
+    for path, what_failed, line in found:
         fail_soft(
-            (by_path or {}).get(path, rule),
+            OPENRESPONSES_FIELDS
+            if (path, what_failed) in added
+            else (by_path or {}).get(path, rule),
             f"{what} violates the spec:\n    {line}",
             exchange,
-            cause=f"{scope} {path}: {found}".strip(),
+            cause=f"{scope} {path}: {what_failed}".strip(),
         )
+
+
+def _added_by_openresponses(
+    validator: jsonschema.protocols.Validator,
+    instance: Any,
+    profile: str,
+    found: list[tuple[str, str, str]],
+) -> set[tuple[str, str]]:
+    """(path, what) of the violations the same schema finds without `openresponses`: the ones
+    a server commits against OpenAI's contract (or strict's) whatever the stack."""
+    parts = specs.profile_parts(profile)
+    if "openresponses" not in parts or not found:
+        return set()
+    base = specs.validator_under(validator, ",".join(parts - {"openresponses"}) or "openai")
+    known = {(path, what) for path, what, _ in violations(base, instance, limit=10)}
+    return {(path, what) for path, what, _ in found} - known
 
 
 def response(operation_id: str, status: int, profile: str) -> jsonschema.protocols.Validator:

@@ -15,7 +15,8 @@ refuses a bare string. So a typo can never turn into a rule nobody declared.
 Severities (weights of the score in brackets):
 - ``breaks-clients`` (3): the official SDK or a popular client fails or silently misbehaves.
 - ``contract`` (2): departs from OpenAI's documented or observed contract.
-- ``strict`` (1): a stricter rule of our spec, checked only under ``--profile strict``.
+- ``strict`` (1): a stricter rule of an opt-in profile, checked only under it: ``strict.*``
+  rules under ``--profile strict``, ``openresponses.*`` rules under ``--profile openresponses``.
 """
 
 from __future__ import annotations
@@ -75,6 +76,12 @@ class Rule:
 
     def __str__(self) -> str:
         return self.id
+
+    @property
+    def profile(self) -> str | None:
+        """The opt-in profile that checks this rule (its id's first part, for severity strict),
+        or None for a rule of every profile."""
+        return self.id.split(".", 1)[0] if self.severity == Severity.STRICT else None
 
 
 _REGISTRY: dict[str, Rule] = {}

@@ -14,7 +14,9 @@ from compliance._answer import MODES
 from compliance._capabilities import Capabilities
 from compliance._client import ApiClient
 from compliance._failure import ensure, fail
+from compliance._openresponses_rules import INPUT_PHASE
 from compliance._options import Settings
+from compliance.rules import Rule
 
 JSON_LIMIT = 64
 _CALL_ID = "call_inferno_form"
@@ -31,7 +33,19 @@ _FORM_INPUTS = {
         },
         {"type": "function_call_output", "call_id": _CALL_ID, "output": '{"celsius": 21}'},
     ],
+    "history": [
+        {"type": "message", "role": "system", "content": "Answer briefly."},
+        {"type": "message", "role": "user", "content": "My name is Alice."},
+        {"type": "message", "role": "assistant", "content": "Hello Alice!"},
+        {"type": "message", "role": "user", "content": "What is my name?"},
+    ],
 }
+# Assistant turns labelled as Open Responses labels them (its profile only).
+_PHASED_INPUT = [
+    {"type": "message", "role": "assistant", "phase": "commentary", "content": "Checking."},
+    {"type": "message", "role": "assistant", "phase": "final_answer", "content": "It is four."},
+    {"type": "message", "role": "user", "content": "Repeat only the number."},
+]
 
 
 @pytest.fixture(autouse=True)
@@ -217,10 +231,32 @@ def test_responses_mandatory_input_forms(
     """Inputs every client sends are part of the contract: a 4xx is a failure, not a declined
     feature. Function items are sent without tools: a server that runs no tools still reads a
     conversation that holds a tool turn."""
-    rule = rules.INPUT_FORMS[form]
-    request = r.body(model, _FORM_INPUTS[form])
+    _accepted(client, settings, model, _FORM_INPUTS[form], mode, rules.INPUT_FORMS[form], form)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_responses_assistant_phase_accepted(
+    client: ApiClient, settings: Settings, model: str, mode: str
+) -> None:
+    if not settings.openresponses:
+        pytest.skip(
+            "assistant message phases are an Open Responses rule: need --profile openresponses"
+        )
+    _accepted(client, settings, model, _PHASED_INPUT, mode, INPUT_PHASE, "phased")
+
+
+def _accepted(
+    client: ApiClient,
+    settings: Settings,
+    model: str,
+    items: list,
+    mode: str,
+    rule: Rule,
+    form: str,
+) -> None:
+    request = r.body(model, items)
     exchange = r.send(client, request, mode)
     if exchange.status is not None and exchange.status != 200:
-        fail(rule, f"an input every client may send was answered {exchange.status}", exchange)
+        fail(rule, f"the {form} input was answered {exchange.status}: {rule.reason}", exchange)
     response = r.response_of(exchange, request, mode, settings.profile)
     r.said(response, exchange, f"the answer to the {form} input")

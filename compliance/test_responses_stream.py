@@ -21,7 +21,7 @@ def _needs_responses(caps: Capabilities) -> None:
 def _streamed(client: ApiClient, settings: Settings, request: dict) -> tuple[list, dict, object]:
     exchange = r.stream(client, request)
     events = r.stream_events(exchange, settings.profile)
-    return events, r.check_order(events, exchange), exchange
+    return events, r.check_order(events, exchange, settings.profile), exchange
 
 
 def test_responses_stream_events_and_order(

@@ -1,8 +1,9 @@
 """The OpenAPI document for the OpenAI-compatible surface, and validators compiled from it.
 
 Every other part of the project reads schemas through this module so that nobody restates a
-schema in Python. Two profiles exist: "openai" (OpenAI's documented contract, the default) and
-"strict" (the same document with every `x-inferno-strict` object merged into its schema).
+schema in Python. A profile is "openai" (OpenAI's documented contract, the default) or a stack of
+opt-in profiles written with commas, e.g. "openresponses,strict": each opt-in profile merges its
+overlay objects (`x-openresponses`, `x-inferno-strict`) into the schemas that carry them.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import copy
 import functools
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
 import yaml
 from jsonschema import Draft202012Validator
@@ -18,13 +19,19 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 __all__ = [
+    "OPENRESPONSES_KEY",
+    "OVERLAYS",
     "PROFILES",
     "STRICT_KEY",
     "Operation",
+    "canonical_profile",
+    "component_validator",
     "error_validator",
+    "has_profile",
     "load_spec",
     "operation",
     "operations",
+    "profile_parts",
     "profiled_spec",
     "request_validator",
     "response_validator",
@@ -32,12 +39,18 @@ __all__ = [
     "spec_path",
     "stream_event_validator",
     "stream_event_validators",
+    "validator_under",
     "with_document_refs",
 ]
 
-Profile = Literal["openai", "strict"]
-PROFILES: tuple[str, ...] = ("openai", "strict")
+# "openai", an opt-in profile, or opt-in profiles stacked with commas ("openresponses,strict").
+Profile = str
+PROFILES: tuple[str, ...] = ("openai", "openresponses", "strict")
 STRICT_KEY = "x-inferno-strict"
+OPENRESPONSES_KEY = "x-openresponses"
+# The overlay key of each opt-in profile, in the order they are merged: where two overlays set
+# the same keyword the later wins, except `required`, whose names are added to the list.
+OVERLAYS: dict[str, str] = {"openresponses": OPENRESPONSES_KEY, "strict": STRICT_KEY}
 # Validators resolve "#/..." references against this URI, which names the whole document.
 _BASE_URI = "urn:inferno:openapi"
 _JSON = "application/json"
@@ -151,17 +164,52 @@ def stream_event_validators(
 
 def error_validator(profile: Profile = "openai") -> Draft202012Validator:
     """Validator of the shared error envelope {"error": {message, type, param, code}}."""
-    return _validator(_component_ref("ErrorResponse"), _check(profile))
+    return component_validator("ErrorResponse", profile)
 
 
-@functools.cache
+def component_validator(name: str, profile: Profile = "openai") -> Draft202012Validator:
+    """Validator of components/schemas/<name> (e.g. a WebSocket-mode error event)."""
+    if name not in load_spec()["components"]["schemas"]:
+        raise KeyError(f"unknown schema {name!r}")
+    return _validator(_component_ref(name), _check(profile))
+
+
+def validator_under(validator: Draft202012Validator, profile: Profile) -> Draft202012Validator:
+    """The validator of the same schema as one of this module's validators, under another
+    profile (to tell what a stacked profile adds from what the base already asks)."""
+    return _validator(validator.schema["$ref"], _check(profile))
+
+
+def profile_parts(profile: Profile) -> frozenset[str]:
+    """The opt-in profiles a profile stacks: {"openresponses", "strict"} for
+    "openresponses,strict", none for "openai" (the base every profile builds on)."""
+    parts = {part.strip() for part in str(profile).split(",") if part.strip()}
+    unknown = sorted(parts - set(PROFILES))
+    if unknown or not parts:
+        raise ValueError(
+            f"profile must be one of {PROFILES} or several joined with commas, not {profile!r}"
+        )
+    return frozenset(parts - {"openai"})
+
+
+def has_profile(profile: Profile, name: str) -> bool:
+    """Whether a profile stacks the opt-in profile `name` ("strict" in "openresponses,strict")."""
+    return name in profile_parts(profile)
+
+
+def canonical_profile(profile: Profile) -> str:
+    """The one spelling of a stack: its opt-in profiles in `PROFILES` order, or "openai"."""
+    parts = profile_parts(profile)
+    return ",".join(p for p in PROFILES if p in parts) or "openai"
+
+
 def profiled_spec(profile: Profile = "openai") -> dict[str, Any]:
     """The document as one profile sees it (cached and shared: do not mutate).
 
-    "strict": every `x-inferno-strict` object merged into the schema that carries it;
-    "openai": the overlays removed, leaving OpenAI's documented contract.
+    Each opt-in profile of the stack merges its overlay objects (`OVERLAYS`) into the schema
+    that carries them; "openai": the overlays removed, leaving OpenAI's documented contract.
     """
-    return _apply_overlays(copy.deepcopy(load_spec()), strict=_check(profile) == "strict")
+    return _profiled_spec(_check(profile))
 
 
 def schema_for(name: str, profile: Profile = "openai") -> dict[str, Any]:
@@ -195,22 +243,35 @@ def with_document_refs(schema: Any) -> Any:
 
 
 def _check(profile: str) -> str:
-    if profile not in PROFILES:
-        raise ValueError(f"profile must be one of {PROFILES}, not {profile!r}")
-    return profile
+    return canonical_profile(profile)
 
 
-def _apply_overlays(node: Any, *, strict: bool) -> Any:
+@functools.cache
+def _profiled_spec(profile: str) -> dict[str, Any]:
+    return _apply_overlays(copy.deepcopy(load_spec()), profile_parts(profile))
+
+
+def _apply_overlays(node: Any, active: frozenset[str]) -> Any:
     if isinstance(node, dict):
-        overlay = node.pop(STRICT_KEY, None)
+        overlays = {name: node.pop(key, None) for name, key in OVERLAYS.items()}
         for value in node.values():
-            _apply_overlays(value, strict=strict)
-        if strict and overlay:
-            node.update(copy.deepcopy(overlay))
+            _apply_overlays(value, active)
+        for name, overlay in overlays.items():
+            if name in active and overlay:
+                _merge(node, overlay)
     elif isinstance(node, list):
         for value in node:
-            _apply_overlays(value, strict=strict)
+            _apply_overlays(value, active)
     return node
+
+
+def _merge(node: dict[str, Any], overlay: dict[str, Any]) -> None:
+    for keyword, value in overlay.items():
+        known = node.get(keyword)
+        if keyword == "required" and isinstance(known, list):
+            node[keyword] = [*known, *(name for name in value if name not in known)]
+        else:
+            node[keyword] = copy.deepcopy(value)
 
 
 @functools.cache

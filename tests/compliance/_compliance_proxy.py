@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
+from _compliance_proxy_ws import is_upgrade, relay
 
 from inferno import sse
 
@@ -70,16 +71,19 @@ class MutatingProxy:
 
     # -- request handling -------------------------------------------------------------------
 
+    def refusal(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> Reply | None:
+        """What the mutation answers instead of the server (a refused key, an absent route)."""
+        m = self.mutation
+        refused = m.authorize(headers) if m.authorize is not None else None
+        if refused is None and m.handle is not None:
+            refused = m.handle(method, path, raw)
+        return refused
+
     def respond(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> Reply:
         m = self.mutation
-        if m.authorize is not None:
-            refused = m.authorize(headers)
-            if refused is not None:
-                return refused
-        if m.handle is not None:
-            reply = m.handle(method, path, raw)
-            if reply is not None:
-                return reply
+        refused = self.refusal(method, path, headers, raw)
+        if refused is not None:
+            return refused
         try:
             body = json.loads(raw) if raw else None
         except ValueError:
@@ -141,6 +145,14 @@ class MutatingProxy:
                 pass
 
             def _serve(self) -> None:
+                if is_upgrade(self.headers):  # the WebSocket mode, relayed turn by turn
+                    refused = proxy.refusal(self.command, self.path, dict(self.headers), b"")
+                    if refused is None:
+                        relay(self, proxy.upstream, proxy.mutation)
+                        return
+                    self.close_connection = True
+                    self._write(refused)
+                    return
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
                 try:

@@ -17,6 +17,7 @@ import pytest
 from _compliance_blind_spots import CASES as BLIND_SPOTS
 from _compliance_catalogue import CASES as SEEN
 from _compliance_catalogue import Case
+from _compliance_catalogue_openresponses import OPENRESPONSES_CASES
 from _compliance_catalogue_reasoning import REASONING_CASES
 from _compliance_catalogue_responses import RESPONSES_CASES
 from _compliance_catalogue_verdicts import VERDICT_CASES
@@ -30,11 +31,19 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 ROOT = Path(__file__).resolve().parents[2]
 PARALLEL = 3  # suite runs at once; each is mostly waiting on the tiny model
 RUN_TIMEOUT_S = 300
-CASES = (*SEEN, *BLIND_SPOTS, *RESPONSES_CASES, *REASONING_CASES, *EMPTY_CASES, *VERDICT_CASES)
+CASES = (
+    *SEEN,
+    *BLIND_SPOTS,
+    *RESPONSES_CASES,
+    *OPENRESPONSES_CASES,
+    *REASONING_CASES,
+    *EMPTY_CASES,
+    *VERDICT_CASES,
+)
 # Broken servers whose right verdict is "inconclusive" (shed load), not a failure.
 SHED_CASES = [c for c in CASES if c.extra.get("verdict") == "inconclusive"]
 # Skips a broken server may legitimately cause: options the run did not give, features it lacks.
-NOT_A_DODGE = ("need --api-key", "fuzzing disabled")
+NOT_A_DODGE = ("need --api-key", "fuzzing disabled", "need --profile")
 
 
 def run_suite(base_url: str, case: Case, report_dir: Path) -> dict[str, Any]:

@@ -1,5 +1,5 @@
 """The reference server passes the whole suite: preset full (the clients area included), under
-both profiles, with auth on."""
+every profile and the stack of both opt-in ones, with auth on."""
 
 from __future__ import annotations
 
@@ -19,13 +19,15 @@ pytestmark = pytest.mark.slow  # `make test-fast` leaves it out
 ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "compliance-key"
 # Fixed seeds keep `make test` reproducible; a failing seed is printed by the suite itself.
-FUZZ_SEEDS = {"openai": "11", "strict": "12"}
+FUZZ_SEEDS = {"openai": "11", "strict": "12", "openresponses": "13", "openresponses,strict": "14"}
 # Negative fuzzing has nothing to mutate in operations without a body or query; declining hosted
-# tools is a rule of the strict profile only.
+# tools is a rule of the strict profile only, assistant message phases one of Open Responses.
 NOT_APPLICABLE = {
     "test_fuzz.py::test_fuzz[listModels-negative]",
     "test_fuzz.py::test_fuzz[retrieveModel-negative]",
     "test_responses_errors.py::test_responses_error_row[responses-hosted-tool]",
+    "test_responses.py::test_responses_assistant_phase_accepted[plain]",
+    "test_responses.py::test_responses_assistant_phase_accepted[stream]",
 }
 # A client flow for an endpoint the server does not offer is skipped with that reason.
 NOT_OFFERED = "has no /v1/responses"
@@ -37,7 +39,7 @@ def keyed_server() -> Iterator[ServerProcess]:
         yield server
 
 
-@pytest.mark.parametrize("profile", ["openai", "strict"])
+@pytest.mark.parametrize("profile", list(FUZZ_SEEDS))
 def test_reference_server_passes_full_preset(
     keyed_server: ServerProcess, profile: str, tmp_path: Path
 ) -> None:
