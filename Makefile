@@ -44,8 +44,8 @@ help:
 	@echo "make lock   - refresh lock/*.txt (exact versions every other target installs) from pyproject.toml"
 	@echo "make lint   - ruff check and format check"
 	@echo "make bench  - reference server vs llama-cpp-python's server, llama-server and the batched example server (first run builds llama-server)"
-	@echo "make compat - compliance suite against all four servers, writes docs/compatibility.md"
-	@echo "make reliability - fuzz volume, soak, client faults, overload, hostile servers; writes docs/reliability.md"
+	@echo "make compat - compliance suite against all five servers (the four and LiteLLM's proxy in front of ours), also under the openresponses profile; writes docs/compatibility.md"
+	@echo "make reliability - fuzz volume, soak, client faults, overload, hostile servers, bad configuration, embeddings beside streams; writes docs/reliability.md"
 	@echo "make clients-env - the environments the clients area runs client libraries in (.tools/)"
 
 $(STAMP): pyproject.toml $(LOCK)

@@ -7,7 +7,8 @@ llama.cpp's llama-server, on the same GGUF, context size and thread count.
 Peers are installed (llama-cpp-python's server extra) or built (llama-server, cached outside
 the repository) by this command, never by the test suite. Writes benchmarks/results/*.json and
 the table for the model in docs/performance.md; then runs the compliance suite against every
-peer and writes docs/compatibility.md (skip with --no-compat).
+peer (and LiteLLM's proxy, when every server is measured) and writes docs/compatibility.md if
+every peer ran (skip with --no-compat).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import _library, _machine, _model, _peers, _report, _runner
+from . import _library, _machine, _model, _peers, _report, _runner, compat
 from ._plan import QUICK, SMOKE, Plan
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,13 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     size = "smoke" if args.smoke else "quick" if args.quick else "default"
     log(f"model {path.name}: n_ctx {n_ctx}, {threads} thread(s), {size} plan")
 
-    peers, skipped = [], {}
-    for name in [n.strip() for n in args.peers.split(",") if n.strip()]:
-        try:
-            peers.append(_peers.prepare(name, log=log))
-        except _peers.PeerUnavailable as exc:
-            log(f"SKIPPING {name}: {exc}")
-            skipped[name] = str(exc)
+    names = [n.strip() for n in args.peers.split(",") if n.strip()]
+    peers, skipped = compat.prepare(names, log)
     if not peers:
         log("no peer could be prepared; nothing to measure")
         return 1
@@ -156,16 +152,20 @@ def main(argv: list[str] | None = None) -> int:
         _report.update_doc(Path(args.doc), info.model_id, table)
         log(f"updated {args.doc}")
     if not args.no_compat and not args.smoke:
-        from . import compat
-
         if info.has_chat_template:
+            proxies, unavailable = [], {}
+            if set(_peers.PEER_NAMES) <= set(names):
+                # The proxies are compliance peers only: they join a bench of every server.
+                proxies, unavailable = compat.prepare(list(_peers.PROXY_NAMES), log)
+                names += _peers.PROXY_NAMES
             compat.run_and_render(
-                peers,
+                peers + proxies,
                 info,
                 n_ctx,
                 threads,
                 log,
-                skipped=skipped,
+                skipped=skipped | unavailable,
+                doc=compat.default_doc(names),
                 no_repack=no_repack,
                 parallel=args.parallel,
             )

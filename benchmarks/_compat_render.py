@@ -1,12 +1,16 @@
-"""docs/compatibility.md from the compat JSON: a feature matrix, then each peer's deviations."""
+"""docs/compatibility.md from the compat JSON: a feature matrix, the Open Responses profile's,
+then each peer's deviations."""
 
 from __future__ import annotations
 
+import re
 import sys
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from ._profiles import OPENRESPONSES
 
 # Display order of the suite's feature areas (compliance/_report.py AREAS).
 AREAS = (
@@ -32,7 +36,9 @@ def sanitise(value: Any, base_url: str) -> Any:
     """Make excerpts stable and local-path free: the run's random port becomes a fixed one,
     and paths a server echoes back (tracebacks, model files) lose this machine's prefixes."""
     if isinstance(value, str):
-        value = value.replace(base_url, GENERIC_BASE)
+        # By host and port, so a WebSocket URL (ws://) loses the random port too.
+        authority = re.escape(base_url.split("://", 1)[-1]) + r"(?!\d)"
+        value = re.sub(authority, GENERIC_BASE.split("://", 1)[-1], value)
         for prefix, shown in _PREFIXES:
             value = value.replace(prefix, shown)
         return value
@@ -66,36 +72,53 @@ def _code(text: object, limit: int = EXCERPT) -> str:
     return f"`{body}`" if body else ""
 
 
-def _matrix(data: dict[str, Any]) -> list[str]:
-    peers = list(data["peers"])
+def _matrix(
+    reports: dict[str, dict[str, Any]], counts: dict[str, dict[str, Any]], label: str = "area"
+) -> list[str]:
+    """Rows of passed / failed / skipped checks (`counts`: row → peer → outcome counts), then
+    each peer's totals and verdict from its report (`reports`: peer → report)."""
+    peers = list(reports)
     lines = [
-        "| area | " + " | ".join(peers) + " |",
+        f"| {label} | " + " | ".join(peers) + " |",
         "|---|" + "|".join("---" for _ in peers) + "|",
     ]
-    areas = [a for a in AREAS if any(a in p.get("matrix", {}) for p in data["peers"].values())]
-    for area in areas:
-        row = []
-        for peer in peers:
-            counts = data["peers"][peer].get("matrix", {}).get(area)
-            if not counts:
-                row.append("–")
-                continue
-            failed = counts.get("failed", 0) + counts.get("known", 0)
-            mark = "✅" if not failed and counts.get("passed") else "❌" if failed else "⏭"
-            row.append(f"{mark} {counts.get('passed', 0)} / {failed} / {counts.get('skipped', 0)}")
-        lines.append(f"| {area} | " + " | ".join(row) + " |")
+    for row, by_peer in counts.items():
+        cells = [_counts_cell(by_peer.get(peer)) for peer in peers]
+        lines.append(f"| {row} | " + " | ".join(cells) + " |")
 
     def cells(show: Callable[[dict[str, Any]], str]) -> str:
-        out = []
-        for peer in peers:
-            report = data["peers"][peer]
-            out.append(report.get("error") or show(report))
-        return " | ".join(out)
+        return " | ".join(report.get("error") or show(report) for report in reports.values())
 
     lines.append("| checks passing | " + cells(_check_score) + " |")
     lines.append("| **rules holding (weighted)** | " + cells(_weighted) + " |")
     lines.append("| deviations | " + cells(_deviation_counts) + " |")
     return lines
+
+
+def _counts_cell(counts: dict[str, int] | None) -> str:
+    if not counts:
+        return "–"
+    failed = counts.get("failed", 0) + counts.get("known", 0)
+    mark = "✅" if not failed and counts.get("passed") else "❌" if failed else "⏭"
+    return f"{mark} {counts.get('passed', 0)} / {failed} / {counts.get('skipped', 0)}"
+
+
+def _area_counts(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The main run's rows: the suite's own per-area counts, in display order."""
+    peers = data["peers"]
+    areas = [a for a in AREAS if any(a in p.get("matrix", {}) for p in peers.values())]
+    return {a: {name: p.get("matrix", {}).get(a) for name, p in peers.items()} for a in areas}
+
+
+def _module_counts(reports: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Outcome counts per test module: the profile runs one area, so its modules are the rows."""
+    rows: dict[str, dict[str, Counter[str]]] = {}
+    for peer, report in reports.items():
+        for result in report.get("results", []):
+            module = result["test_id"].split("::")[0].rsplit("/", 1)[-1].removesuffix(".py")
+            row = rows.setdefault(module.removeprefix("test_"), {})
+            row.setdefault(peer, Counter())[result["outcome"]] += 1
+    return rows
 
 
 def _check_score(report: dict[str, Any]) -> str:
@@ -142,8 +165,46 @@ def _deviations(report: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
-def _area_index(area: str) -> int:
-    return AREAS.index(area) if area in AREAS else len(AREAS)
+def _group_reports(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each peer's openresponses report; a peer without one shows why in its cells."""
+    reports = {}
+    for peer, report in data["peers"].items():
+        group = report.get(OPENRESPONSES)
+        reports[peer] = group or {"error": report.get("error") or "not run"}
+    return reports
+
+
+def _openresponses(data: dict[str, Any]) -> list[str]:
+    """The profile's column group; nothing for results from before it existed."""
+    if OPENRESPONSES not in data:
+        return []
+    lines = [
+        "## Open Responses profile",
+        "",
+        "The responses area again (`compliance/test_responses*.py`), under "
+        f"`--profile {OPENRESPONSES}`: [Open Responses](compliance.md#open-responses) on top of "
+        "OpenAI's contract, on the same server process right after the run above. Cells and "
+        "verdict as above; its deviations beyond the run above are listed with each peer's.",
+        "",
+    ]
+    state = data[OPENRESPONSES]
+    if not state.get("run"):
+        return [*lines, f"Not run: {_cell(state.get('reason') or 'unknown', 300)}.", ""]
+    reports = _group_reports(data)
+    return [*lines, *_matrix(reports, _module_counts(reports), "module"), ""]
+
+
+def _group_deviations(report: dict[str, Any]) -> list[str]:
+    """The profile run's deviations that the main run did not already show."""
+    group = report.get(OPENRESPONSES)
+    if not group or group.get("error"):
+        return []
+    seen = {(d["rule"], d["cause"]) for d in report.get("deviations") or []}
+    new = [d for d in group.get("deviations") or [] if (d["rule"], d["cause"]) not in seen]
+    heading = f"Under `--profile {OPENRESPONSES}`, besides the above:"
+    if not new:
+        return [f"{heading} none.", ""]
+    return [heading, "", *_deviations({"deviations": new})]
 
 
 def _skips(report: dict[str, Any]) -> list[str]:
@@ -166,9 +227,10 @@ def render(data: dict[str, Any], source: str) -> str:
         "",
         "The compliance suite (`compliance/`, preset "
         f"`{data['preset']}` with the real clients, profile `openai`) run against the reference "
-        "server and the servers people would otherwise run locally on the same library, on the "
-        "same model. Regenerate with `make compat` (`python -m benchmarks.compat`); the raw data "
-        f"is `benchmarks/results/{source}`. Generated: edit the generator, not this file.",
+        "server and the servers people would otherwise run locally on the same library or put "
+        "in front of it (listed below), on the same model. Regenerate with `make compat` "
+        "(`python -m benchmarks.compat`); the raw data is "
+        f"`benchmarks/results/{source}`. Generated: edit the generator, not this file.",
         "",
         f"- date: {data['date']}; machine: {machine['cores']} cores, {machine['cpu_model']}",
         f"- model: `{model['path_name']}` served as `{model['model_id']}`",
@@ -189,8 +251,9 @@ def render(data: dict[str, Any], source: str) -> str:
         "with any deviation loses its weight, so one root cause counts once however many checks "
         "it fails.",
         "",
-        *_matrix(data),
+        *_matrix(data["peers"], _area_counts(data)),
         "",
+        *_openresponses(data),
         "## Deviations",
         "",
         "Each row is one root cause: its rule and severity, what was wrong, the checks it broke, "
@@ -201,9 +264,11 @@ def render(data: dict[str, Any], source: str) -> str:
     ]
     for peer, report in data["peers"].items():
         out += [f"### {peer}", ""]
+        out += [line for note in report.get("notes") or [] for line in (note, "")]
         if report.get("error"):
             out += [f"Not measured: {report['error']}", ""]
             continue
         out += _deviations(report)
+        out += _group_deviations(report)
         out += _skips(report)
     return "\n".join(out).rstrip("\n") + "\n"

@@ -7,6 +7,10 @@ runs one request at a time and has no such setting). Each is started once per ro
 (chat/completions) and "embed" (embeddings), because the other servers serve embeddings only
 when started with an embedding context, which would otherwise also weigh on their generation;
 "all" (the compliance runs) is one process that serves everything it can.
+
+A proxy peer (LiteLLM's, `_litellm.py`) is not a server of its own: it fronts another peer,
+which is started first on a port of its own (`_server.serve`). It takes part in the compliance
+runs only (COMPAT_PEER_NAMES): its speed would be the upstream's plus a hop.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from typing import Any
 from . import _build
 
 PEER_NAMES = ("ours", "llama-cpp-python", "llama-server", "llama-cpp-python-batched")
+PROXY_NAMES = ("litellm",)
+COMPAT_PEER_NAMES = (*PEER_NAMES, *PROXY_NAMES)
 INSTALL_TIMEOUT_S = 900
 # What `llama-cpp-python[server]` adds; any one missing and its server does not start.
 SERVER_MODULES = ("fastapi", "uvicorn", "sse_starlette", "starlette_context", "pydantic_settings")
@@ -57,6 +63,7 @@ class Launch:
     no_repack: bool = False  # see benchmarks/_norepack.py
     parallel: int = DEFAULT_PARALLEL  # sequences decoded together (batching peers)
     n_batch: int = DEFAULT_N_BATCH  # most tokens per decode step (batching peers)
+    upstream: str = ""  # a proxy's upstream, `http://127.0.0.1:PORT/v1`
 
 
 def _python(module: str, launch: Launch) -> list[str]:
@@ -73,7 +80,12 @@ class Peer:
     name: str
     versions: dict[str, str]
     command: Callable[[Launch, str], list[str]]
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # shown with its results in the docs
+    # A proxy: the peer it fronts, and the request that tells the proxy itself is up (the
+    # measured request is the upstream's probe, already answered by then).
+    upstream: Peer | None = None
+    ready: tuple[str, str, dict | None] | None = None
+    env: dict[str, str] = field(default_factory=dict)
 
 
 def portable(command: list[str]) -> list[str]:
@@ -100,7 +112,11 @@ def prepare(name: str, log: Callable[[str], None] = print) -> Peer:
         return _llama_server(log)
     if name == "llama-cpp-python-batched":
         return _batched_example(log)
-    raise PeerUnavailable(f"unknown peer {name!r}; known: {', '.join(PEER_NAMES)}")
+    if name == "litellm":
+        from . import _litellm  # builds on this module's peers
+
+        return _litellm.prepare(_ours(), log)
+    raise PeerUnavailable(f"unknown peer {name!r}; known: {', '.join(COMPAT_PEER_NAMES)}")
 
 
 def _ours() -> Peer:

@@ -18,7 +18,7 @@ from ._model import ModelInfo
 from ._peers import Launch, Peer
 from ._plan import Plan
 from ._report import LIBRARY
-from ._server import ServerStartError, peer_server, pick_port
+from ._server import ServerStartError, pick_port, serve
 
 
 @dataclass(frozen=True)
@@ -59,10 +59,9 @@ def measure_peer(peer: Peer, setup: Setup, log: Callable[[str], None]) -> dict[s
             setup.parallel,
             setup.n_batch,
         )
-        server = peer_server(peer.command(launch, role), port, probe(setup.model.model_id, role))
         started = time.perf_counter()
         try:
-            with server:
+            with serve(peer, launch, role, probe(setup.model.model_id, role)) as server:
                 metrics[f"{role}_startup_s"] = time.perf_counter() - started
                 result = drive(
                     server.base_url,
