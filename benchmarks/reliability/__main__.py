@@ -6,9 +6,11 @@ measured on this machine.
 
 Sections: fuzz (schemathesis volume), soak (at the sweep profile's knee), storm (clients that
 vanish), overload (a burst of 10× the queue), engine faults, hostile servers (the suite against
-servers that attack their client). Each section starts its own reference server on the tiny
-model. Writes benchmarks/results/*-reliability.json and, for a run of every section,
-docs/reliability.md. `--quick` is a rough check of the whole chain in a few minutes.
+servers that attack their client), bad configuration (serve launched with bad flags and
+--config files), embeddings beside streams (a stream's ITL beside large embedding requests).
+Each section that needs a reference server starts its own on the tiny model. Writes
+benchmarks/results/*-reliability.json and, for a run of every section, docs/reliability.md.
+`--quick` is a rough check of the whole chain in a few minutes.
 """
 
 from __future__ import annotations
@@ -25,13 +27,33 @@ from pathlib import Path
 from typing import Any
 
 from .. import _machine
-from . import _engine_faults, _fuzz, _hostile, _overload, _render, _server, _soak, _storm
+from . import (
+    _bad_config,
+    _embed_beside,
+    _engine_faults,
+    _fuzz,
+    _hostile,
+    _overload,
+    _render,
+    _server,
+    _soak,
+    _storm,
+)
 from ._plan import QUICK, Plan
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "benchmarks" / "results"
 DOC = ROOT / "docs" / "reliability.md"
-SECTIONS = ("fuzz", "soak", "storm", "overload", "engine faults", "hostile servers")
+SECTIONS = (
+    "fuzz",
+    "soak",
+    "storm",
+    "overload",
+    "engine faults",
+    "hostile servers",
+    "bad configuration",
+    "embeddings beside streams",
+)
 VERSIONS = ("llama_cpp_python", "sanic", "httpx", "schemathesis", "hypothesis", "locust")
 
 
@@ -76,10 +98,12 @@ def main(argv: list[str] | None = None) -> int:
         "soak": lambda s: _soak_section(s, plan),
         "storm": lambda s: _storm.run(s.base_url, plan, seed, log),
         "overload": lambda s: _overload.run(s.base_url, plan, seed, log),
+        "embeddings beside streams": lambda s: _embed_beside.run(s.base_url, plan, log),
     }
     on_their_own: dict[str, Callable[[], Any]] = {
         "engine faults": lambda: _engine_faults.run(plan, log),
         "hostile servers": lambda: _hostile.run(plan, log),
+        "bad configuration": lambda: _bad_config.run(plan, seed, log),
     }
     for name in args.sections:
         log(f"{name}: start")

@@ -20,6 +20,10 @@ class Plan:
     max_queue: int = 16  # the server's --max-queue (its default)
     hostile_request_timeout_s: float = 2.0
     hostile_runs_at_once: int = 4
+    embed_streams: int = 20  # streams timed alone, then as many beside embedding requests
+    embed_stream_tokens: int = 200
+    bad_config_fixed_every: int = 1  # every fixed bad configuration (quick: every 4th)
+    bad_config_random: int = 40  # random flag and --config combinations
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -35,4 +39,7 @@ QUICK = Plan(
     storm_requests=80,
     storm_in_flight=24,
     hostile_request_timeout_s=1.0,
+    embed_streams=5,
+    bad_config_fixed_every=4,
+    bad_config_random=4,
 )

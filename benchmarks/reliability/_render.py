@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import _bad_config, _embed_beside
+from ._markdown import cell
+
 HEADER = """# Reliability
 
 What the reference server and the harness promise under faults, measured on one machine by
@@ -142,6 +145,10 @@ def criteria(result: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
                 h["all_ended"] and h["max_rss_mib"] <= 500,
             )
         )
+    if (b := s.get("bad configuration")) is not None:
+        rows.append(_bad_config.criterion(b))
+    if (m := s.get("embeddings beside streams")) is not None:
+        rows.append(_embed_beside.criterion(m))
     return rows
 
 
@@ -319,16 +326,11 @@ def _hostile(h: dict[str, Any]) -> list[str]:
     for c in h["cases"]:
         rules = ", ".join(f"{k} ×{v}" for k, v in c["suite_rules"].items())
         lines.append(
-            f"| {c['case']}: {c['what']} | {_cell(c['plain'])} ({c['plain_s']} s) | "
-            f"{_cell(c['stream'])} ({c['stream_s']} s) | {_cell(c['suite_summary'])} | "
+            f"| {c['case']}: {c['what']} | {cell(c['plain'])} ({c['plain_s']} s) | "
+            f"{cell(c['stream'])} ({c['stream_s']} s) | {cell(c['suite_summary'])} | "
             f"{c['suite_s']} s | {c['suite_max_rss_mib']} MiB | {rules} |"
         )
     return lines
-
-
-def _cell(text: str, limit: int = 160) -> str:
-    text = text.replace("|", "\\|").replace("\n", " ")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 SECTIONS = (
@@ -338,4 +340,6 @@ SECTIONS = (
     ("overload", _overload),
     ("engine faults", _engine),
     ("hostile servers", _hostile),
+    ("bad configuration", _bad_config.markdown),
+    ("embeddings beside streams", _embed_beside.markdown),
 )

@@ -11,7 +11,7 @@ from collections import deque
 from collections.abc import Mapping
 
 from ._channel import EventChannel, Waker, schedule_wake
-from ._embeddings import EmbedJob, resolve, run_embeddings
+from ._embeddings import EmbedJob, EmbedPacer, embed_slice, plan_slice, settle
 from ._recovery import MAX_RESTARTS, RESTART_WINDOW_S, RestartBudget, clean_backend
 from ._scheduler import CANCELLED, COMPLETED, FAILED, Scheduler
 from ._sequence import Job
@@ -68,7 +68,8 @@ class BatchingEngine:
         self._started: deque[Job] = deque()  # given sequences, not yet seen by the scheduler
         self._embeds: deque[EmbedJob] = deque()
         self._in_hand: list[Job] = []  # taken from _started, being admitted
-        self._embeds_in_hand: list[EmbedJob] = []
+        self._embeds_in_hand: list[EmbedJob] = []  # the batch being embedded, in slices
+        self._pacer = EmbedPacer()
         self._reserved = 0  # sequences given to requests
         self._parallel = 1
         self._thread = threading.Thread(target=self._main, name="llama-engine", daemon=True)
@@ -299,7 +300,8 @@ class BatchingEngine:
                 with self._work:
                     if self._stopping:
                         return
-                    if not (worked or self._signalled or self._started or self._embeds):
+                    busy = self._started or self._embeds or self._embeds_in_hand
+                    if not (worked or self._signalled or busy):
                         self._work.wait(self._scheduler.wait_timeout() if self._scheduler else None)
         except BaseException as exc:  # recovery itself failed: never die silently
             log.exception("engine for %s could not recover", self._thread.name)
@@ -314,8 +316,8 @@ class BatchingEngine:
 
     def run_once(self) -> bool:
         """One pass of the engine loop on the calling thread (the engine's own; tests drive it
-        by hand): admits, embeds, decodes one step. False when there was nothing to do. An
-        exception escaping the pass is the engine failing, and is recovered from here."""
+        by hand): admits, decodes one step, embeds a slice. False when there was nothing to do.
+        An exception escaping the pass is the engine failing, and is recovered from here."""
         scheduler = self._scheduler
         if scheduler is None or self._given_up:
             return False
@@ -329,20 +331,26 @@ class BatchingEngine:
         with self._work:
             self._signalled = False
             self._in_hand, self._started = list(self._started), deque()
-            self._embeds_in_hand, self._embeds = list(self._embeds), deque()
+            if not self._embeds_in_hand:  # one batch at a time: those waiting now go together
+                self._embeds_in_hand, self._embeds = list(self._embeds), deque()
         for job in self._in_hand:
             scheduler.admit(job)
         self._in_hand = []
-        if self._embeds_in_hand:
-            assert self._backend is not None
-            run_embeddings(self._backend, self._embeds_in_hand)
-            self._embeds_in_hand = []
+        started = self._pacer.clock()
         worked = scheduler.step()
+        self._pacer.stepped(self._pacer.clock() - started if worked else None)
         if scheduler.woken:
             self._waker.add(scheduler.woken)
             scheduler.woken = set()
-        self._waker.flush(now=time.monotonic(), force=not worked)
-        return worked
+        embeds = self._embeds_in_hand
+        chosen = plan_slice(embeds, self._pacer, generating=bool(scheduler.jobs)) if embeds else []
+        # Tokens decoded go out before a slice is embedded, not after it.
+        self._waker.flush(now=time.monotonic(), force=not worked or bool(chosen))
+        if embeds:
+            assert self._backend is not None
+            embed_slice(self._backend, embeds, chosen, self._pacer)
+            self._embeds_in_hand = [job for job in embeds if not job.ended]
+        return worked or bool(embeds)
 
     def _recover(self, scheduler: Scheduler, exc: Exception) -> None:
         """Fails everything the engine held or had queued, then restarts on a clean backend."""
@@ -389,4 +397,4 @@ class BatchingEngine:
             self._retire(job, CANCELLED if job.channel.cancelled else FAILED)
         schedule_wake({job.channel for job in jobs})
         for embed in embeds:
-            resolve(embed, None, error)
+            settle(embed, None, error)

@@ -76,6 +76,12 @@ class EngineDriver:
             except Exception as exc:
                 tracked.ended, tracked.error = True, exc
 
+    def embed(self, token_lists: list[list[int]]) -> asyncio.Task[list[list[float]]]:
+        """An embedding request, queued on the engine; its task ends once a step settles it."""
+        task = self.loop.create_task(self.engine.embed(token_lists))
+        self.loop.run_until_complete(asyncio.sleep(0))  # runs up to the queue
+        return task
+
     def cancel(self, tracked: Tracked) -> None:
         if tracked.finished:
             return
@@ -85,7 +91,9 @@ class EngineDriver:
 
     def step(self) -> bool:
         worked = self.engine.run_once()
-        self.loop.run_until_complete(asyncio.sleep(0))  # the wakes the engine scheduled
+        # The wakes the engine scheduled; a second round lets a task see its settled future.
+        for _ in range(2):
+            self.loop.run_until_complete(asyncio.sleep(0))
         return worked
 
     def drain(self) -> None:

@@ -8,6 +8,10 @@ its window, as llama.cpp's SWA cache does under pressure; only then is a step re
 of raising (the scheduler turns a raised error into a failed request): a sequence's new tokens
 must follow on from its cells, and with a window the cells of the window just before them must
 all be there.
+
+For the engine's embedding pacer, the fake also keeps a clock (`clock()`) that only its own work
+advances: `decode_cost` per decode step, `token_cost` per embedded token. Every decode and embed
+call is recorded in `calls`, in order.
 """
 
 from __future__ import annotations
@@ -20,6 +24,10 @@ from reference_server.engine.types import SamplingParams, TokenLogprob
 BOS, EOS, FIRST_TEXT_TOKEN = 1, 2, 3
 N_VOCAB = 64
 END_EVERY = 13  # about one sampled token in this many is end-of-generation
+
+
+def fake_vector(tokens: Sequence[int]) -> list[float]:
+    return [float(t) for t in [*tokens[:4], 0, 0, 0, 0][:4]]
 
 
 class InjectedEngineFault(RuntimeError):
@@ -67,6 +75,12 @@ class FakeBackend:
         self.fault_armed = False
         self.open_samplers = 0
         self.decodes = 0
+        self.ends = True  # False: never samples end-of-generation (streams run to max_tokens)
+        self.now = 0.0
+        self.decode_cost = 0.0
+        self.token_cost = 0.0
+        self.calls: list[tuple[str, int]] = []  # ("decode", tokens) or ("embed", inputs)
+        self.embed_failure: Exception | None = None  # raised by the next embed call
 
     # -- tokens --------------------------------------------------------------------------------
 
@@ -103,7 +117,7 @@ class FakeBackend:
             return EOS
         _, position, token = self.outputs[row]
         mixed = (token * 7 + position * 3 + seed) % 1000
-        if mixed % END_EVERY == 0:
+        if mixed % END_EVERY == 0 and self.ends:
             return EOS
         return FIRST_TEXT_TOKEN + mixed % (N_VOCAB - FIRST_TEXT_TOKEN)
 
@@ -120,6 +134,8 @@ class FakeBackend:
             if self.used() + batch.size > self.capacity:
                 raise KvCacheFull(f"fake: no room for {batch.size} cells")
         self.decodes += 1
+        self.now += self.decode_cost
+        self.calls.append(("decode", batch.size))
         placed: dict[int, int] = {}
         for seq in dict.fromkeys(seqs):
             positions = [int(batch.positions[r]) for r in rows if seqs[r] == seq]
@@ -181,8 +197,18 @@ class FakeBackend:
         self.cells[target] = {p: t for p, t in self.cells[source].items() if p < length}
         return True
 
+    def clock(self) -> float:
+        return self.now
+
     def embed(self, token_lists: list[list[int]]) -> list[list[float]]:
-        return [[1.0, 0.0, 0.0, 0.0] for _ in token_lists]
+        """Each input's vector is its first four tokens (zero-padded): an answer shows which
+        input it came from."""
+        self.calls.append(("embed", len(token_lists)))
+        self.now += self.token_cost * sum(map(len, token_lists))
+        failure, self.embed_failure = self.embed_failure, None
+        if failure is not None:
+            raise failure
+        return [fake_vector(tokens) for tokens in token_lists]
 
     def close(self) -> None:
         pass
