@@ -2,7 +2,7 @@
 measured on this machine.
 
     python -m benchmarks.reliability [--quick] [--only fuzz,soak,...] [--seed N]
-                                     [--out FILE] [--doc docs/reliability.md]
+                                     [--merge EARLIER.json] [--out FILE] [--doc FILE]
 
 Sections: fuzz (schemathesis volume), soak (at the sweep profile's knee), storm (clients that
 vanish), overload (a burst of 10× the queue), engine faults, hostile servers (the suite against
@@ -10,7 +10,9 @@ servers that attack their client), bad configuration (serve launched with bad fl
 --config files), embeddings beside streams (a stream's ITL beside large embedding requests).
 Each section that needs a reference server starts its own on the tiny model. Writes
 benchmarks/results/*-reliability.json and, for a run of every section, docs/reliability.md.
-`--quick` is a rough check of the whole chain in a few minutes.
+`--quick` is a rough check of the whole chain in a few minutes. `--merge` refreshes some
+sections of an earlier run: the sections not run now are taken from that run's results, and the
+doc says which came from where and when.
 """
 
 from __future__ import annotations
@@ -76,6 +78,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--doc", type=Path, help="Markdown file to write (default: docs/reliability.md, full runs)"
     )
+    parser.add_argument(
+        "--merge",
+        type=Path,
+        help="an earlier results JSON: the sections not run now are taken from it",
+    )
     args = parser.parse_args(argv)
     args.sections = [s.strip() for s in args.only.split(",") if s.strip()] or list(SECTIONS)
     unknown = set(args.sections) - set(SECTIONS)
@@ -126,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
         "sections": sections,
         "duration_s": round(time.time() - began, 1),
     }
+    if args.merge:
+        result = merged(result, json.loads(args.merge.read_text(encoding="utf-8")), args.merge)
     suffix = "-quick" if args.quick else ""
     out = args.out or RESULTS / f"{result['date']}-{_machine.slug()}-reliability{suffix}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -133,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     log(f"results: {out}")
     text = _render.markdown(result)
     print(text)
-    doc = args.doc or (DOC if len(args.sections) == len(SECTIONS) and not args.quick else None)
+    complete = set(result["sections"]) >= set(SECTIONS)
+    doc = args.doc or (DOC if complete and not args.quick else None)
     if doc:
         doc.write_text(text, encoding="utf-8")
         log(f"wrote {doc}")
@@ -141,6 +151,24 @@ def main(argv: list[str] | None = None) -> int:
     for name in failed:
         log(f"does not hold: {name}")
     return 1 if failed else 0
+
+
+def merged(result: dict[str, Any], earlier: dict[str, Any], source: Path) -> dict[str, Any]:
+    """`result` with every section it lacks taken from `earlier`, each such section recorded
+    under "carried_over" with the run it came from (the doc names them)."""
+    carried = [name for name in earlier.get("sections", {}) if name not in result["sections"]]
+    return result | {
+        "sections": {name: earlier["sections"][name] for name in carried} | result["sections"],
+        "carried_over": {
+            "sections": carried,
+            "from": source.name,
+            "date": earlier.get("date"),
+            "command": earlier.get("command"),
+            "versions": earlier.get("versions"),
+        }
+        if carried
+        else None,
+    }
 
 
 def _soak_section(server: Any, plan: Plan) -> dict[str, Any]:

@@ -24,6 +24,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"{machine['memory_gib']} GiB, {machine['system']}, Python {machine['python']}; "
         f"load average {_load(machine)}",
         f"- versions: {', '.join(f'{k} {v}' for k, v in result['versions'].items())}",
+        *_carried_over(result.get("carried_over")),
         "",
         "| criterion | measured | verdict |",
         "|---|---|---|",
@@ -35,6 +36,17 @@ def markdown(result: dict[str, Any]) -> str:
         if section is not None:
             lines += ["", f"## {title}", "", *render(section)]
     return "\n".join(lines) + "\n"
+
+
+def _carried_over(carried: dict[str, Any] | None) -> list[str]:
+    """The header line naming sections measured by an earlier run (`--merge`)."""
+    if not carried:
+        return []
+    return [
+        f"- carried over from the run of {carried['date']} (`{carried['command']}`, "
+        f"`benchmarks/results/{carried['from']}`): {', '.join(carried['sections'])}; "
+        "every other section was measured by the command above"
+    ]
 
 
 def _load(machine: dict[str, Any]) -> str:

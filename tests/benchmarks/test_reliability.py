@@ -262,3 +262,23 @@ def test_streams_beside_embeddings_ban_the_models_end_of_generation_tokens() -> 
     from reference_server.tiny_model import ensure_tiny_model
 
     assert _embed_beside.end_tokens(ensure_tiny_model()) == [2]  # the tiny model's </s>
+
+
+def test_merge_takes_only_the_sections_not_run_now_and_the_doc_names_them() -> None:
+    from pathlib import Path
+
+    from benchmarks.reliability.__main__ import merged
+    from benchmarks.reliability._render import _carried_over
+
+    now = {"date": "2026-12-07", "sections": {"bad configuration": {"new": 1}}}
+    earlier = {
+        "date": "2026-11-30",
+        "command": "python -m benchmarks.reliability",
+        "sections": {"fuzz": {"old": 1}, "bad configuration": {"old": 2}},
+    }
+    result = merged(now, earlier, Path("old.json"))
+    assert result["sections"] == {"fuzz": {"old": 1}, "bad configuration": {"new": 1}}
+    assert result["carried_over"]["sections"] == ["fuzz"]
+    line = _carried_over(result["carried_over"])[0]
+    assert "2026-11-30" in line and "fuzz" in line and "bad configuration" not in line
+    assert merged(now, {"sections": {}}, Path("x.json"))["carried_over"] is None

@@ -65,8 +65,9 @@ def test_chat_stream_has_the_documented_chunk_order(http: httpx.Client) -> None:
     assert finish_reasons(chunks) == {0: ["length"]}
     last_choice = body_chunks[-1]["choices"][0]
     assert last_choice["finish_reason"] == "length", "nothing follows the finish chunk"
-    content = [ch for ch in choice_chunks(body_chunks) if ch["delta"].get("content")]
-    assert len(content) >= 2, "content must arrive as several deltas"
+    # How many deltas carry the text is not part of the order: a busy machine's reader lets
+    # the server join tokens into one event (flow control, test_flow_control.py).
+    assert any(ch["delta"].get("content") for ch in choice_chunks(body_chunks))
     assert usage_chunk["usage"]["completion_tokens"] == 10
 
 
