@@ -10,9 +10,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from _compliance_rule_of import rule_of
 
 from compliance import _coverage, _openresponses, _responses, _schema
-from compliance._failure import ComplianceFailure, begin_soft, end_soft
+from compliance._failure import begin_soft, end_soft
 from compliance._openresponses_rules import (
     DONE,
     EVENT_LINE,
@@ -34,14 +35,6 @@ MESSAGE = {
 EMPTY_MESSAGE = {**MESSAGE, "content": []}
 PART = {"type": "output_text", "text": "", "annotations": []}
 TEXT = {"item_id": "msg_1", "output_index": 0, "content_index": 0}
-
-
-def _rule_of(check: Callable[[], Any]) -> str | None:
-    try:
-        check()
-    except ComplianceFailure as failure:
-        return failure.rule.id
-    return None
 
 
 def _soft_rules(check: Callable[[], Any]) -> list[str]:
@@ -79,8 +72,8 @@ def _framed(events: list[dict[str, Any]], *, names: bool = True, done: bool = Tr
 def test_a_stream_framed_as_open_responses_passes() -> None:
     events = _stream()
     assert _soft_rules(lambda: _openresponses.check_framing(_framed(events), None)) == []
-    assert _rule_of(lambda: _openresponses.check_items(events, None)) is None
-    assert _rule_of(lambda: _responses.check_order(events, None, "openresponses")) is None
+    assert rule_of(lambda: _openresponses.check_items(events, None)) is None
+    assert rule_of(lambda: _responses.check_order(events, None, "openresponses")) is None
 
 
 def test_framing_needs_event_lines_and_a_closing_done() -> None:
@@ -113,22 +106,22 @@ def test_items_and_parts_keep_their_states(change: str) -> None:
         events.insert(7, copy.deepcopy(events[3]))
     else:
         events = [e for e in events if not e["type"].startswith("response.content_part.")]
-    assert _rule_of(lambda: _openresponses.check_items(events, None)) == ITEM_STATES.id
+    assert rule_of(lambda: _openresponses.check_items(events, None)) == ITEM_STATES.id
 
 
 def test_only_the_last_item_may_be_incomplete() -> None:
     cut = {**MESSAGE, "status": "incomplete"}
     call = {"id": "fc_1", "type": "function_call", "call_id": "c", "name": "f", "arguments": "{"}
     check = _openresponses.check_response
-    assert _rule_of(lambda: check({"output": [{**call, "status": "completed"}, cut]}, None)) is None
+    assert rule_of(lambda: check({"output": [{**call, "status": "completed"}, cut]}, None)) is None
     late = {"output": [{**call, "status": "incomplete"}, cut]}
-    assert _rule_of(lambda: check(late, None)) == INCOMPLETE_LAST.id
+    assert rule_of(lambda: check(late, None)) == INCOMPLETE_LAST.id
     # In a stream: an item added after one that ended incomplete.
     events = _stream()
     events[6] = {**events[6], "item": cut}
     second = {"type": "response.output_item.added", "output_index": 1, "item": MESSAGE}
     events.insert(7, second)
-    assert _rule_of(lambda: _openresponses.check_items(events, None)) == INCOMPLETE_LAST.id
+    assert rule_of(lambda: _openresponses.check_items(events, None)) == INCOMPLETE_LAST.id
 
 
 RESPONSE = {

@@ -4,25 +4,16 @@ their totals, and the Responses event order."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from typing import Any
 
 import pytest
+from _compliance_rule_of import rule_of
 
 from compliance import _reasoning, _responses
-from compliance._failure import ComplianceFailure
 from compliance._reasoning import CHAT_REASONING, RESPONSES_REASONING
 from compliance._responses_rules import STREAM_ORDER
 from compliance._responses_rules import USAGE as RESPONSES_USAGE
 from compliance._shared_rules import USAGE
-
-
-def _rule_of(check: Callable[[], Any]) -> str | None:
-    try:
-        check()
-    except ComplianceFailure as failure:
-        return failure.rule.id
-    return None
 
 
 def _chunk(delta: dict[str, Any], index: int = 0) -> dict[str, Any]:
@@ -32,27 +23,27 @@ def _chunk(delta: dict[str, Any], index: int = 0) -> dict[str, Any]:
 def test_chat_reasoning_before_content_passes_and_after_it_fails() -> None:
     thought, said = _chunk({"reasoning_content": "hmm"}), _chunk({"content": "Hi"})
     opening = _chunk({"role": "assistant", "content": ""})
-    assert _rule_of(lambda: _reasoning.check_chat_stream([opening, thought, said], None)) is None
+    assert rule_of(lambda: _reasoning.check_chat_stream([opening, thought, said], None)) is None
     late = [opening, said, thought]
-    assert _rule_of(lambda: _reasoning.check_chat_stream(late, None)) == CHAT_REASONING.id
+    assert rule_of(lambda: _reasoning.check_chat_stream(late, None)) == CHAT_REASONING.id
     # Each choice has its own order: another choice's content does not make a thought late.
     other = [_chunk({"content": "Hi"}, index=1), _chunk({"reasoning": "hmm"}, index=0)]
-    assert _rule_of(lambda: _reasoning.check_chat_stream(other, None)) is None
+    assert rule_of(lambda: _reasoning.check_chat_stream(other, None)) is None
     bad = [_chunk({"reasoning_content": {"text": "hmm"}})]
-    assert _rule_of(lambda: _reasoning.check_chat_stream(bad, None)) == CHAT_REASONING.id
+    assert rule_of(lambda: _reasoning.check_chat_stream(bad, None)) == CHAT_REASONING.id
 
 
 def test_chat_usage_parts_stay_within_their_totals() -> None:
     usage = {"prompt_tokens": 5, "completion_tokens": 4, "total_tokens": 9}
     check = _reasoning.check_chat_usage
-    assert _rule_of(lambda: check(usage, None, CHAT_REASONING)) is None
+    assert rule_of(lambda: check(usage, None, CHAT_REASONING)) is None
     thinking = {**usage, "completion_tokens_details": {"reasoning_tokens": 4}}
-    assert _rule_of(lambda: check(thinking, None, CHAT_REASONING)) is None
+    assert rule_of(lambda: check(thinking, None, CHAT_REASONING)) is None
     over = {**usage, "completion_tokens_details": {"reasoning_tokens": 5}}
-    assert _rule_of(lambda: check(over, None, CHAT_REASONING)) == CHAT_REASONING.id
-    assert _rule_of(lambda: check(over, None, USAGE)) == USAGE.id
+    assert rule_of(lambda: check(over, None, CHAT_REASONING)) == CHAT_REASONING.id
+    assert rule_of(lambda: check(over, None, USAGE)) == USAGE.id
     cached = {**usage, "prompt_tokens_details": {"cached_tokens": 6}}
-    assert _rule_of(lambda: check(cached, None, CHAT_REASONING)) == USAGE.id
+    assert rule_of(lambda: check(cached, None, CHAT_REASONING)) == USAGE.id
 
 
 REASONING_ITEM = {"type": "reasoning", "id": "rs_1", "summary": [], "status": "completed"}
@@ -81,27 +72,27 @@ def _response(output: list[dict[str, Any]], **usage: Any) -> dict[str, Any]:
 
 def test_responses_reasoning_item_leads_and_keeps_its_shape() -> None:
     check = _reasoning.check_response
-    assert _rule_of(lambda: check(_response([REASONING_ITEM, MESSAGE]), None)) is None
+    assert rule_of(lambda: check(_response([REASONING_ITEM, MESSAGE]), None)) is None
     after = _response([MESSAGE, REASONING_ITEM])
-    assert _rule_of(lambda: check(after, None)) == RESPONSES_REASONING.id
+    assert rule_of(lambda: check(after, None)) == RESPONSES_REASONING.id
     summary_text = {**REASONING_ITEM, "summary": [{"type": "summary_text", "text": "hm"}]}
-    assert _rule_of(lambda: check(_response([summary_text, MESSAGE]), None)) is None
+    assert rule_of(lambda: check(_response([summary_text, MESSAGE]), None)) is None
     for broken in (
         {**REASONING_ITEM, "summary": "hm"},
         {**REASONING_ITEM, "summary": [{"type": "output_text", "text": "hm"}]},
         {**REASONING_ITEM, "content": [{"type": "reasoning_text", "text": None}]},
         {k: v for k, v in REASONING_ITEM.items() if k != "id"},
     ):
-        got = _rule_of(lambda: check(_response([broken, MESSAGE]), None))  # noqa: B023
+        got = rule_of(lambda: check(_response([broken, MESSAGE]), None))  # noqa: B023
         assert got == RESPONSES_REASONING.id, broken
 
 
 def test_responses_usage_parts_stay_within_their_totals() -> None:
     check = _reasoning.check_response
     over = _response([MESSAGE], output_tokens_details={"reasoning_tokens": 5})
-    assert _rule_of(lambda: check(over, None)) == RESPONSES_REASONING.id
+    assert rule_of(lambda: check(over, None)) == RESPONSES_REASONING.id
     cached = _response([MESSAGE], input_tokens_details={"cached_tokens": 6})
-    assert _rule_of(lambda: check(cached, None)) == RESPONSES_USAGE.id
+    assert rule_of(lambda: check(cached, None)) == RESPONSES_USAGE.id
 
 
 def _stream(with_reasoning: bool = False) -> list[dict[str, Any]]:
@@ -137,7 +128,7 @@ def _stream(with_reasoning: bool = False) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("with_reasoning", [False, True])
 def test_a_stream_in_openai_order_passes(with_reasoning: bool) -> None:
     events = _stream(with_reasoning)
-    assert _rule_of(lambda: _responses.check_order(events, None)) is None
+    assert rule_of(lambda: _responses.check_order(events, None)) is None
 
 
 def test_events_out_of_order_fail_the_order_rule() -> None:
@@ -148,11 +139,11 @@ def test_events_out_of_order_fail_the_order_rule() -> None:
     delta_after_done = _stream()
     delta_after_done.insert(6, copy.deepcopy(delta_after_done[4]))
     for events in (late_progress, created_twice, delta_after_done):
-        assert _rule_of(lambda: _responses.check_order(events, None)) == STREAM_ORDER.id  # noqa: B023
+        assert rule_of(lambda: _responses.check_order(events, None)) == STREAM_ORDER.id  # noqa: B023
 
 
 def test_a_reasoning_event_outside_a_reasoning_item_fails() -> None:
     events = _stream()
     text = {"item_id": "msg_1", "output_index": 0, "content_index": 0}
     events.insert(4, {"type": "response.reasoning_text.delta", **text, "delta": "hm"})
-    assert _rule_of(lambda: _responses.check_order(events, None)) == RESPONSES_REASONING.id
+    assert rule_of(lambda: _responses.check_order(events, None)) == RESPONSES_REASONING.id
