@@ -28,12 +28,17 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     add_options(parser, pluginmanager)
 
 
-def pytest_configure(config: pytest.Config) -> None:
+def register_markers(config: pytest.Config) -> None:
+    """Declares the suite's markers (also for runs that import its modules without the plugin)."""
     config.addinivalue_line(
         "markers", "preset(name): smallest preset (core|extended|full) that runs this test"
     )
     config.addinivalue_line("markers", "feature(name): optional server feature the test needs")
     config.addinivalue_line("markers", "clients_area: runs in preset full or with --clients")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    register_markers(config)
     safe_report.register(config.pluginmanager)  # a failure pytest cannot render is still reported
     settings = Settings.from_config(config)
     config.stash[_SETTINGS_KEY] = settings

@@ -7,10 +7,16 @@ from pathlib import Path
 
 import pytest
 
+from compliance.plugin import register_markers
 from inferno.launcher import ServerProcess, reference_server_process
 
 # A failure pytest cannot render is still reported, and the run goes on.
 pytest_plugins = ("inferno.safe_report",)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Some tests import the suite's modules (to list its rules) without loading its plugin.
+    register_markers(config)
 
 
 @pytest.fixture(scope="session")
