@@ -29,6 +29,10 @@ LOCKED := PIP_CONSTRAINT=$(CURDIR)/$(LOCK)
 # fixtures run once, not once per worker. The few timing-sensitive tests (marker serial) run
 # alone afterwards.
 TEST_WORKERS ?= 3
+# Python may cache compiled modules here even where the environment says not to: the tests start
+# some hundred Python processes (servers, suite runs), and pytest rewrites the assertions of every
+# plugin's whole distribution (hypothesis, schemathesis...) in each one unless the result is cached.
+unexport PYTHONDONTWRITEBYTECODE
 SPREAD := -n $(TEST_WORKERS) --dist loadscope
 # test-latest runs the tests marked third_party (openai SDK, client libraries, schemathesis,
 # Locust, Sanic, ...) with the newest client libraries too.

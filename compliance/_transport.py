@@ -80,6 +80,15 @@ class _Watch:
     until: float
     total: float
     first_bytes: bytes = b""
+    suspect: bool = False  # waiting on a server known to hang (`_endpoints.SUSPECT_WAIT_S`)
+
+    def deadline_said(self) -> str:
+        if self.suspect:
+            return (
+                f"{self.total:g} s, the wait for a first answer from an endpoint family of a "
+                "server that already let another family hang"
+            )
+        return f"the exchange's total deadline of {self.total:g} s (--request-timeout)"
 
 
 _WATCH: contextvars.ContextVar[_Watch | None] = contextvars.ContextVar(
@@ -194,7 +203,10 @@ class BoundedTransport(httpx.BaseTransport):
         if refusal is not None:
             raise ExchangeBroken(UNRESPONSIVE.id, refusal)
         total = float(request.extensions.get(DEADLINE) or self.total_s)
-        watch = _Watch(time.monotonic() + total, total)
+        started = time.monotonic()
+        headers_wait = ENDPOINTS.headers_wait(url, total)
+        watch = _Watch(started + headers_wait, headers_wait)
+        watch.suspect = headers_wait < total
         try:
             with _watching(watch):
                 response = self._inner.handle_request(request)
@@ -203,6 +215,8 @@ class BoundedTransport(httpx.BaseTransport):
             if isinstance(failure, DeadlineExceeded):
                 ENDPOINTS.expired(url)
             raise failure from None
+        # The body keeps the full deadline.
+        watch.until, watch.total, watch.suspect = started + total, total, False
         ENDPOINTS.answered(url)
         if response.status_code in SHED_STATUSES and not request.extensions.get(SHED_HANDLED):
             SHED.seen(url, response.status_code, response.headers.get("retry-after"))
@@ -308,8 +322,7 @@ def bounded_client(timeout: float, limits: Limits = Limits()) -> httpx.Client:
 def _deadline_passed(watch: _Watch, detail: str) -> DeadlineExceeded:
     return DeadlineExceeded(
         "transport.deadline",
-        f"no complete answer within the exchange's total deadline of {watch.total:g} s "
-        f"(--request-timeout); stopped waiting {detail}",
+        f"no complete answer within {watch.deadline_said()}; stopped waiting {detail}",
     )
 
 

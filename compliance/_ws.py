@@ -93,7 +93,7 @@ class Connection:
                 connect(
                     self.url,
                     additional_headers=self.headers or None,
-                    open_timeout=self.timeout,
+                    open_timeout=ENDPOINTS.headers_wait(self.http_url, self.timeout),
                     close_timeout=CLOSE_TIMEOUT_S,
                     max_size=MAX_MESSAGE_BYTES,
                     proxy=None,  # as the HTTP client: no proxy from the environment

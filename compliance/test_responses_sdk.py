@@ -3,9 +3,8 @@ stored-response calls): what applications built on it will see."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import openai
 import pytest
 
 from compliance import _responses as r
@@ -17,6 +16,11 @@ from compliance._options import Settings
 from compliance._responses_rules import SDK
 from compliance.test_sdk import sdk  # noqa: F401  (the suite's one SDK client fixture)
 
+# Each test imports the SDK itself: importing it takes about a second, which a run that
+# selects none of these tests should not pay.
+if TYPE_CHECKING:
+    import openai
+
 MAX_EVENTS = 400  # bounded: an endless stream is a failure, not a hang
 
 
@@ -26,6 +30,8 @@ def _needs_responses(caps: Capabilities) -> None:
 
 
 def test_sdk_responses_create(sdk: openai.OpenAI, model: str) -> None:  # noqa: F811
+    import openai
+
     try:
         response = sdk.responses.create(
             model=model, input=LONG_PROMPT, max_output_tokens=16, temperature=0
@@ -100,6 +106,8 @@ def _final_response(stream: Any, last: Any) -> Any:
 
 
 def test_sdk_stored_responses(sdk: openai.OpenAI, model: str, caps: Capabilities) -> None:  # noqa: F811
+    import openai
+
     caps.need("responses_store")
     try:
         created = sdk.responses.create(model=model, input="Hello", max_output_tokens=16)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-import openai
 import pytest
 
 from compliance._capabilities import Capabilities
@@ -14,6 +14,11 @@ from compliance._options import Settings
 from compliance._sdk_http import sdk_http_client
 from compliance._shared_rules import EMPTY, SDK
 from compliance.rules import BREAKS_CLIENTS, declare
+
+# Each test imports the SDK itself: importing it takes about a second, which a run that
+# selects none of these tests should not pay.
+if TYPE_CHECKING:
+    import openai
 
 SDK_MODELS = declare(
     "sdk.models", BREAKS_CLIENTS, "the openai SDK lists the models", clients=(SDK,)
@@ -43,6 +48,8 @@ SDK_EMBEDDINGS = declare(
 
 @pytest.fixture(scope="module")
 def sdk(settings: Settings) -> Iterator[openai.OpenAI]:
+    import openai
+
     client = openai.OpenAI(
         base_url=settings.base_url,
         api_key=settings.api_key or "inferno-no-key",
@@ -60,6 +67,8 @@ def _messages() -> list[dict[str, str]]:
 
 
 def test_sdk_models_list(sdk: openai.OpenAI, model: str) -> None:
+    import openai
+
     try:
         ids = [m.id for m in sdk.models.list()]
     except openai.OpenAIError as exc:
@@ -68,6 +77,8 @@ def test_sdk_models_list(sdk: openai.OpenAI, model: str) -> None:
 
 
 def test_sdk_chat(sdk: openai.OpenAI, model: str) -> None:
+    import openai
+
     try:
         result = sdk.chat.completions.create(
             model=model, messages=_messages(), max_tokens=8, temperature=0
@@ -79,6 +90,8 @@ def test_sdk_chat(sdk: openai.OpenAI, model: str) -> None:
 
 
 def test_sdk_chat_stream(sdk: openai.OpenAI, model: str) -> None:
+    import openai
+
     try:
         stream = sdk.chat.completions.create(
             model=model,
@@ -103,6 +116,8 @@ def test_sdk_chat_stream(sdk: openai.OpenAI, model: str) -> None:
 
 
 def test_sdk_unknown_model_raises_not_found(sdk: openai.OpenAI) -> None:
+    import openai
+
     try:
         sdk.chat.completions.create(
             model="inferno-no-such-model-7f3a", messages=_messages(), max_tokens=1
@@ -116,6 +131,8 @@ def test_sdk_unknown_model_raises_not_found(sdk: openai.OpenAI) -> None:
 
 @pytest.mark.preset("extended")
 def test_sdk_embeddings(sdk: openai.OpenAI, embedding_model: str, caps: Capabilities) -> None:
+    import openai
+
     caps.need("embeddings")
     try:
         # The SDK asks for base64 by default and decodes it: a server that ignores the

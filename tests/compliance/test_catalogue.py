@@ -5,6 +5,7 @@ must fail every check that reads what an answer says (no vacuous pass)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -42,6 +43,9 @@ CASES = (
 )
 # Broken servers whose right verdict is "inconclusive" (shed load), not a failure.
 SHED_CASES = [c for c in CASES if c.extra.get("verdict") == "inconclusive"]
+# The suite's own plugin loads from its conftest; the other installed plugins (hypothesis,
+# schemathesis, respx...) would cost each of the hundred-odd runs most of a second to import.
+SUITE_ENV = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
 # Skips a broken server may legitimately cause: options the run did not give, features it lacks.
 NOT_A_DODGE = ("need --api-key", "fuzzing disabled", "need --profile")
 
@@ -55,7 +59,13 @@ def run_suite(base_url: str, case: Case, report_dir: Path) -> dict[str, Any]:
     started = time.monotonic()
     try:
         proc = subprocess.run(
-            command, cwd=ROOT, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, check=False
+            command,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT_S,
+            check=False,
+            env=SUITE_ENV,
         )
         code, output = proc.returncode, proc.stdout[-3000:] + proc.stderr[-2000:]
     except subprocess.TimeoutExpired:  # this case fails; the others still report

@@ -4,6 +4,7 @@ unresponsive endpoint family, one row per cause, and the rules a run did not rea
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,12 +14,15 @@ import pytest
 from compliance import _coverage, _outcome, _shed, _verdict
 from compliance._checks import expect_error
 from compliance._client import ApiClient, Exchange
-from compliance._endpoints import UNRESPONSIVE, WATCH, EndpointWatch, family_of
+from compliance._endpoints import (
+    SUSPECT_WAIT_S,
+    UNRESPONSIVE,
+    WATCH,
+    EndpointWatch,
+    family_of,
+)
 from compliance._failure import ComplianceFailure, begin_soft, end_soft, fail_soft
 from compliance._shared_rules import CHUNK_SCHEMA, SCHEMA, STATUS
-
-# The coverage and verdict helpers import every check module, whose marks the suite registers.
-pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnknownMarkWarning")
 
 
 @pytest.mark.parametrize(
@@ -64,6 +68,43 @@ def test_two_expiries_in_a_row_make_a_family_unresponsive() -> None:
         "chat (http://127.0.0.1:1)",
         "embeddings (http://127.0.0.1:1)",
     ]
+
+
+def test_a_server_known_to_hang_gets_a_short_wait_on_routes_that_never_answered() -> None:
+    watch = EndpointWatch()
+    watch.enabled = True
+    server = "http://127.0.0.1:1/v1"
+    listing, one_model = f"{server}/models", f"{server}/models/tiny"
+    watch.answered(listing)
+    assert watch.headers_wait(f"{server}/embeddings", 30.0) == 30.0  # nothing hangs yet
+    watch.expired(f"{server}/chat/completions")
+    watch.expired(f"{server}/chat/completions")
+    assert watch.headers_wait(f"{server}/embeddings", 30.0) == SUSPECT_WAIT_S
+    assert watch.headers_wait(f"{server}/embeddings", 2.0) == 2.0  # never longer than asked
+    assert watch.headers_wait(listing, 30.0) == 30.0  # it answered: the full deadline
+    assert watch.headers_wait(one_model, 30.0) == SUSPECT_WAIT_S  # a route that never did
+    assert watch.headers_wait("http://127.0.0.1:2/v1/embeddings", 30.0) == 30.0
+    watch.expired(one_model)  # its first expiry is enough: the models family is given up
+    assert watch.refusal(listing) is not None
+
+
+def test_the_short_wait_ends_the_exchange_and_says_why() -> None:
+    # A socket that accepts connections (the kernel's backlog) and never answers.
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        host = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        client = ApiClient(f"{host}/v1", None, 30.0)
+        try:
+            WATCH.enabled = True
+            WATCH._unresponsive[(host, "chat")] = 2
+            exchange = client.post("/embeddings", {"model": "m", "input": "x"})
+        finally:
+            WATCH._unresponsive.clear()
+            WATCH._answered.clear()
+            WATCH.enabled = False
+            client.close()
+    assert exchange.error_rule == "transport.deadline", exchange.describe()
+    assert SUSPECT_WAIT_S <= exchange.elapsed < SUSPECT_WAIT_S + 3, exchange.elapsed
+    assert "already let another family hang" in (exchange.error or ""), exchange.error
 
 
 def test_a_refused_exchange_fails_under_the_unresponsive_rule() -> None:
