@@ -33,7 +33,7 @@ TEST_WORKERS ?= 3
 # some hundred Python processes (servers, suite runs), and pytest rewrites the assertions of every
 # plugin's whole distribution (hypothesis, schemathesis...) in each one unless the result is cached.
 unexport PYTHONDONTWRITEBYTECODE
-SPREAD := -n $(TEST_WORKERS) --dist loadscope
+SPREAD := -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
 # test-latest runs the tests marked third_party (openai SDK, client libraries, schemathesis,
 # Locust, Sanic, ...) with the newest client libraries too.
 LATEST_ENV := INFERNO_CLIENTS_PYTHON=$(CURDIR)/$(LATEST_CLIENTS_PY),$(CURDIR)/$(LATEST_INSTRUCTOR_PY)

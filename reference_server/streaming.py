@@ -193,11 +193,13 @@ async def run_stream(
     outcome = accounting.FAILED
     try:
         while True:
-            wait = min(settings.keepalive, deadline - time.monotonic())
-            first = await pump.next(max(0.0, wait))
+            left = deadline - time.monotonic()
+            first = await pump.next(max(0.0, min(settings.keepalive, left)))
             if first is not TimeoutError:
                 break
-            if time.monotonic() >= deadline:
+            # A wait that ran to the deadline has reached it, even when the loop's timer fired a
+            # hair early: no keep-alive may open the stream after its last moment.
+            if left <= settings.keepalive or time.monotonic() >= deadline:
                 if sink is None:
                     raise timeout_error(settings.timeout)
                 await _end_on_timeout(sink, formatter, settings)

@@ -47,6 +47,15 @@ THIRD_PARTY = (
     "test_packaging.py",
     "test_spec",
 )
+# The modules that take minutes, longest first: spread over workers (one module per worker,
+# `--dist loadscope`), they start at once instead of one of them starting last and alone.
+LONGEST_FIRST = (
+    "compliance/test_catalogue.py",
+    "compliance/test_hostile_servers.py",
+    "test_packaging.py",
+    "benchmarks/test_reliability.py",
+    "compliance/test_reference_passes.py",
+)
 TESTS = Path(__file__).resolve().parent
 
 
@@ -55,3 +64,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         where = item.path.relative_to(TESTS).as_posix()
         if where.startswith(THIRD_PARTY):
             item.add_marker(pytest.mark.third_party)
+    items.sort(key=_start_order)  # stable: every other test keeps its place
+
+
+def _start_order(item: pytest.Item) -> int:
+    where = item.path.relative_to(TESTS).as_posix()
+    return LONGEST_FIRST.index(where) if where in LONGEST_FIRST else len(LONGEST_FIRST)
