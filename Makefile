@@ -28,7 +28,7 @@ LOCKED := PIP_CONSTRAINT=$(CURDIR)/$(LOCK)
 # module stays on one worker (loadscope): the catalogue's and the hostile suite runs' module
 # fixtures run once, not once per worker. The few timing-sensitive tests (marker serial) run
 # alone afterwards.
-TEST_WORKERS ?= 3
+TEST_WORKERS ?= 4
 # Python may cache compiled modules here even where the environment says not to: the tests start
 # some hundred Python processes (servers, suite runs), and pytest rewrites the assertions of every
 # plugin's whole distribution (hypothesis, schemathesis...) in each one unless the result is cached.
