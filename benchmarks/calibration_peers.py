@@ -111,8 +111,8 @@ def _guidellm(
         "--backend", f"kind=openai_http,target={url},model=fixture",
         "--profile", f"kind=concurrent,streams={users}",
         "--data", f"kind=json_file,path={folder / 'prompts.jsonl'}",
-        "--max-seconds", f"{duration:g}",
-        "--output-path", str(folder / "benchmarks.json"),
+        "--constraint", f"kind=max_duration,seconds={duration:g}",
+        "--output", f"kind=json,path={folder / 'benchmarks.json'}",
     ]  # fmt: skip
 
 

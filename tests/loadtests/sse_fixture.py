@@ -76,6 +76,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path == "/v1/models":
             self._json(200, {"object": "list", "data": [{"id": "fixture", "object": "model"}]})
+        elif self.path == "/health":  # as vLLM and llama-server answer; GuideLLM asks first
+            self._json(200, {"status": "ok"})
         else:
             self._json(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
 
@@ -85,6 +87,8 @@ class _Handler(BaseHTTPRequestHandler):
         received_at = time.perf_counter()
         if "messages" in request:
             text = request["messages"][-1]["content"]
+            if isinstance(text, list):  # content parts, as GuideLLM sends them
+                text = " ".join(part.get("text", "") for part in text if isinstance(part, dict))
         else:
             text = request.get("prompt") or request.get("input") or "delay"
         # The first word after a shared prefix (which ends with a blank line) picks the mode.

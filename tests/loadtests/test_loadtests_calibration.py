@@ -3,10 +3,12 @@ how it reads the other tools' exports."""
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from benchmarks.calibration import TOKENS, Truth, span_share
 from benchmarks.calibration_peers import PEERS, find_stat
+from tests.loadtests.sse_fixture import FixtureServer
 
 
 def test_a_span_counts_by_its_share_of_the_window() -> None:
@@ -43,3 +45,13 @@ def test_peer_exports_are_read_by_metric_name() -> None:
     assert fields["guidellm"]["TPOT ms (mean)"] == (("inter_token_latency_ms",), 1.0)
     assert fields["guidellm"]["E2E ms (mean)"][1] == 1000.0
     assert fields["aiperf"]["TPOT ms (mean)"][0] == ("inter_token_latency",)
+
+
+def test_the_mock_answers_content_parts_and_a_health_check_as_guidellm_sends_them() -> None:
+    with FixtureServer(first_token_s=0.0, itl_s=0.0, tokens=4) as server:
+        health = httpx.get(server.base_url + "/health", timeout=10)
+        message = {"role": "user", "content": [{"type": "text", "text": "delay please"}]}
+        body = {"model": "fixture", "messages": [message], "stream": True}
+        answer = httpx.post(server.base_url + "/v1/chat/completions", json=body, timeout=10)
+    assert health.status_code == 200
+    assert answer.status_code == 200 and answer.text.rstrip().endswith("data: [DONE]")
