@@ -81,7 +81,9 @@ class Peer:
         folder = out / self.name
         folder.mkdir(exist_ok=True)
         data = folder / "prompts.jsonl"
-        data.write_text(json.dumps({"prompt": PROMPT, "text": PROMPT}) + "\n")
+        # A row per request: GuideLLM ends its run when the rows run out, whatever the duration.
+        rows = max(100, int(users * duration * 10))
+        data.write_text((json.dumps({"prompt": PROMPT, "text": PROMPT}) + "\n") * rows)
         command = path and self.command(path, base_url, users, duration, folder, tokenizer)
         if not command:
             return None
