@@ -14,6 +14,9 @@ PYTEST_ARGS ?=
 # Our own runs install exact versions from the committed lock (`make lock` refreshes it);
 # `make test-latest` installs the newest release of everything instead.
 LOCK := lock/constraints.txt
+# Bootstrap installs leave compiling to Python, which caches only the modules a run imports (most
+# of a site-packages never is).
+PIP_FLAGS := --quiet --no-compile
 INSTRUCTOR_LOCK := lock/instructor.txt
 UV_VERSION := 0.13.9
 UV := .tools/uv/bin/uv
@@ -54,8 +57,8 @@ help:
 
 $(STAMP): pyproject.toml $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -c $(LOCK) pip setuptools wheel
-	$(PY) -m pip install --quiet -c $(LOCK) -e '.[all,dev]'
+	$(PY) -m pip install $(PIP_FLAGS) -c $(LOCK) pip setuptools wheel
+	$(PY) -m pip install $(PIP_FLAGS) -c $(LOCK) -e '.[all,dev]'
 	touch $(STAMP)
 
 model: $(STAMP)
@@ -72,12 +75,12 @@ newman: $(NEWMAN)
 
 $(CLIENTS_STAMP): pyproject.toml $(LOCK)
 	test -x $(CLIENTS_PY) || $(PYTHON) -m venv .tools/clients
-	$(CLIENTS_PY) -m pip install --quiet -c $(LOCK) -e '.[clients]'
+	$(CLIENTS_PY) -m pip install $(PIP_FLAGS) -c $(LOCK) -e '.[clients]'
 	touch $(CLIENTS_STAMP)
 
 $(INSTRUCTOR_STAMP): lock/instructor.in $(INSTRUCTOR_LOCK)
 	test -x $(INSTRUCTOR_PY) || $(PYTHON) -m venv .tools/clients-instructor
-	$(INSTRUCTOR_PY) -m pip install --quiet -c $(INSTRUCTOR_LOCK) -r lock/instructor.in
+	$(INSTRUCTOR_PY) -m pip install $(PIP_FLAGS) -c $(INSTRUCTOR_LOCK) -r lock/instructor.in
 	touch $(INSTRUCTOR_STAMP)
 
 $(UV):

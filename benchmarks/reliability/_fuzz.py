@@ -131,7 +131,7 @@ def _check(case: Any, base_url: str, tally: _Tally) -> None:
     tally.statuses[str(response.status_code)] += 1
     found = _envelope_problem(response)
     try:
-        case.validate_response(response, checks=_fuzz.CHECKS)
+        case.validate_response(response, checks=_fuzz.checks())
     except BaseExceptionGroup as group:
         found += [_title(e) for e in group.exceptions]
     except Exception as exc:
