@@ -202,7 +202,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=1, help="repeat every scenario this often")
     parser.add_argument("--rate", type=float, default=2.0, help="open loop: Poisson requests/s")
     parser.add_argument(
-        "--tokenizer", default="", help="AIPerf only: a Hugging Face tokenizer directory"
+        "--tokenizer",
+        default="",
+        help="AIPerf only: a Hugging Face tokenizer folder (default: one written for the mock)",
     )
     args = parser.parse_args(argv)
     if not 1 <= args.rounds <= 10 or not 5 <= args.duration <= 600:

@@ -1,9 +1,12 @@
 """GuideLLM and AIPerf on the calibration mock, when they are installed (``shutil.which``).
 
-Not exercised here (neither tool is installed on the machine this was written on): the
-commands follow their documented command lines (GuideLLM 0.8.1 ``guidellm run`` with
-``kind=…`` options, AIPerf 0.13.0 ``aiperf profile``), and their JSON exports are read by
-metric name, so a renamed field shows up as a missing row rather than a wrong number.
+The commands are those of GuideLLM 0.8.1 (``guidellm run`` with ``kind=…`` options) and AIPerf
+0.13.0 (``aiperf profile``), both run this way; their JSON exports are read by metric name, so a
+renamed field shows up as a missing row rather than a wrong number.
+
+AIPerf loads a Hugging Face tokenizer even when it counts tokens from the server's usage, and its
+``builtin`` one downloads its vocabulary on first use. Without ``--tokenizer`` the benchmark
+writes a word-level tokenizer of the mock's one-word prompt, which needs no network.
 
 Their names map to ours as follows (docs/loadtests.md has the table): their "ITL" is a
 per-request mean, our TPOT; GuideLLM's "TPOT" includes the TTFT and has no counterpart.
@@ -118,11 +121,33 @@ def _guidellm(
     ]  # fmt: skip
 
 
+def write_prompt_tokenizer(folder: Path) -> Path:
+    """A Hugging Face tokenizer folder that knows the mock's prompt word (one token) and nothing
+    else: what AIPerf needs to load offline; the token counts it reports come from usage."""
+    folder.mkdir(parents=True, exist_ok=True)
+    unknown = "[UNK]"
+    special = {"id": 0, "content": unknown, "single_word": False, "lstrip": False}
+    tokenizer = {
+        "version": "1.0",
+        "truncation": None,
+        "padding": None,
+        "added_tokens": [{**special, "rstrip": False, "normalized": False, "special": True}],
+        "normalizer": None,
+        "pre_tokenizer": {"type": "Whitespace"},
+        "post_processor": None,
+        "decoder": None,
+        "model": {"type": "WordLevel", "vocab": {unknown: 0, PROMPT: 1}, "unk_token": unknown},
+    }
+    config = {"tokenizer_class": "PreTrainedTokenizerFast", "unk_token": unknown}
+    (folder / "tokenizer.json").write_text(json.dumps(tokenizer))
+    (folder / "tokenizer_config.json").write_text(json.dumps(config))
+    return folder
+
+
 def _aiperf(
     path: str, url: str, users: int, duration: float, folder: Path, tokenizer: str
-) -> list[str] | None:
-    if not tokenizer:
-        return None  # AIPerf counts tokens with a tokenizer even when the server reports usage
+) -> list[str]:
+    tokenizer = tokenizer or str(write_prompt_tokenizer(folder / "tokenizer"))
     return [
         path, "profile", "--model", "fixture", "--url", url, "--endpoint-type", "chat",
         "--streaming", "--concurrency", str(users), "--benchmark-duration", f"{duration:g}",

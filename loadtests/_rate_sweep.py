@@ -14,6 +14,14 @@ server sustained within the objectives. A step fails when
 - goodput stopped growing: it gained less than half of the rate added since the previous step,
 - or nothing finished.
 
+A step's throughput and goodput are what it produced, by the definition of the whole run's
+(``_window.py``): each request counted by the share of its span (sent to last byte) inside the
+step's window, read from the timeline's credit buckets. So a step is judged once the requests in
+flight at its end have had time to finish: ``settle`` plus its E2E p99 later, at most one step
+minus ``settle`` (the next step runs meanwhile; a failed step stops the sweep then). A request
+still running at that point counts by the share that finished. Latency percentiles, errors and
+arrivals are those of the requests that completed in the window.
+
 Goodput is compared at the nominal rates: a step's goodput is taken as its efficiency (good
 requests / arrivals due in the same window, so both carry the same Poisson noise) times its
 nominal rate. Below capacity every arrival is good and that is exactly the nominal rate, so a
@@ -118,6 +126,17 @@ class RateSweepParams:
     settle: float = 1.5
 
 
+@dataclass
+class _Closed:
+    """A step whose window has ended, waiting for the requests in flight at its end."""
+
+    index: int
+    view: dict[str, Any]
+    start_s: float
+    end_s: float
+    judge_at: float
+
+
 class RateSweep:
     name = "rate-sweep"
 
@@ -129,13 +148,19 @@ class RateSweep:
         reset_window: Callable[[], None],
         read_window: Callable[[], dict[str, Any]],
         judge: Callable[[dict[str, Any]], list[str]],
+        credit: Callable[[dict[str, Any], float, float], dict[str, Any]] = lambda v, a, b: v,
     ) -> None:
+        """``read_window`` closes the step's window (completions, latencies, arrivals);
+        ``credit(view, start_s, end_s)`` puts what the window produced into that view."""
         self.p = params
         self.run_time = run_time
         self.dispatchers = dispatchers
         self.reset_window, self.read_window, self.judge = reset_window, read_window, judge
+        self.credit = credit
         self.index = 0
         self.window_open = False
+        self.window_start_s = 0.0
+        self.closed: _Closed | None = None
         self.steps: list[RateStep] = []
         self.stopped_by: str | None = None
 
@@ -148,23 +173,35 @@ class RateSweep:
             return None
         index = int(t // self.p.step_time)
         if index > self.index:
-            step = self._finish_step() if self.window_open else None
+            if self.window_open:
+                self._close_step(t)
             self.index, self.window_open = index, False
-            if step is not None and not step.passed:
+        ended = self.run_time is not None and t >= self.run_time
+        if self.closed is not None and (ended or t >= self.closed.judge_at):
+            step = self._finish_step(self.closed)
+            self.closed = None
+            if not step.passed:
                 return self._stop("; ".join(step.violations))
-        if self.run_time is not None and t >= self.run_time:
+        if ended:
             return self._stop("run time")
         if self.index >= MAX_RATE_STEPS:
             return self._stop(f"{MAX_RATE_STEPS} steps")
         if not self.window_open and t - self.index * self.p.step_time >= self.p.settle:
             self.reset_window()
-            self.window_open = True
+            self.window_open, self.window_start_s = True, t
         n = max(1, self.dispatchers())
         return n, float(n)
 
-    def _finish_step(self) -> RateStep:
+    def _close_step(self, t: float) -> None:
         view = self.read_window()
-        step = RateStep(sweep_rate(self.p.start, self.p.step, self.index), view, self.judge(view))
+        e2e_p99_s = (view["metrics"]["e2e_ms"].get("p99") or 0.0) / 1000.0
+        wait = min(self.p.settle + e2e_p99_s, self.p.step_time - self.p.settle)
+        self.closed = _Closed(self.index, view, self.window_start_s, t, t + max(0.0, wait))
+
+    def _finish_step(self, closed: _Closed) -> RateStep:
+        view = self.credit(closed.view, closed.start_s, closed.end_s)
+        rate = sweep_rate(self.p.start, self.p.step, closed.index)
+        step = RateStep(rate, view, self.judge(view))
         if not view["requests"]["ok"]:
             step.violations.append("no request finished during the step")
         if step.loss_rate > self.p.max_loss:

@@ -257,7 +257,10 @@ class Recorder:
     def cut_off(self, live: Live, now: float) -> None:
         """The request was stopped before it finished (the load ended under it)."""
         if not live.settled:
-            self.batch.credit.add(self.window.cut_off(live, now, self.objectives).as_dict())
+            credit = self.window.cut_off(live, now, self.objectives)
+            self.batch.credit.add(credit.as_dict())
+            end = now if self.window.end is None else min(now, self.window.end)
+            self.timeline.spread(live.start, end, credit.timeline_share())
             self._flush_local()
 
     def end_window(self, now: float) -> None:
@@ -270,8 +273,12 @@ class Recorder:
         end = self.window.end
         return None if end is None else end - self.timeline.started
 
-    def _on_timeline(self, live: Live, output_tokens: int, ttft_s: float | None) -> None:
+    def _on_timeline(
+        self, live: Live, output_tokens: int, ttft_s: float | None, e2e_s: float, good: bool
+    ) -> None:
         timeline, result = self.timeline, live.stream
+        whole = Credit(1.0, float(output_tokens), 0.0, float(good), float(output_tokens * good))
+        timeline.spread(live.start, live.start + e2e_s, whole.timeline_share())
         if result is not None and result.first_content_at is not None and result.content_events:
             per_event = output_tokens / result.content_events
             at = result.first_content_at
@@ -328,7 +335,7 @@ class Recorder:
             live, e2e_s=e2e_s, output_tokens=output_tokens, prompt_tokens=prompt_tokens, good=good
         )
         b.credit.add(credit.as_dict())
-        self._on_timeline(live, output_tokens, ttft_s)
+        self._on_timeline(live, output_tokens, ttft_s, e2e_s, good)
         if cached_tokens is not None:
             counts.cached_tokens += cached_tokens
             counts.cache_reports += 1

@@ -21,8 +21,10 @@ from ._run_state import RUN
 from ._settings import SETTINGS
 from ._shapes import DEFAULT_SOAK_S, Constant, Ramp, ShapeParams, Soak, Spike, Sweep, SweepParams
 from ._slo import check
-from ._summary import view
+from ._summary import credited, view
+from ._timeline import credit_between
 from ._trace import trace_length_s
+from ._window import Credit
 
 # After the load ends, workers still hold samples of requests that finished since their last
 # report; they report every 3 s, so the master waits a little longer than that before stopping.
@@ -100,6 +102,7 @@ class LLMLoadShape(LoadTestShape):
                 self._reset_window,
                 self._read_window,
                 self._judge,
+                self._credit_window,
             )
         if SETTINGS.trace and run_time is None:  # the trace, then time for its last answers
             run_time = trace_length_s(SETTINGS.trace, SETTINGS.trace_speed) + TRACE_TAIL_S
@@ -121,6 +124,11 @@ class LLMLoadShape(LoadTestShape):
     def _read_window() -> dict[str, Any]:
         window = RECORDER.aggregate.new_window()
         return view(window.counts, window.metrics, time.monotonic() - window.started)
+
+    @staticmethod
+    def _credit_window(step_view: dict[str, Any], start_s: float, end_s: float) -> dict[str, Any]:
+        produced = credit_between(RECORDER.aggregate.timeline, start_s, end_s)
+        return credited(step_view, Credit(**produced))
 
     @staticmethod
     def _judge(step_view: dict[str, Any]) -> list[str]:

@@ -97,6 +97,27 @@ def view(
     }
 
 
+def credited(step_view: dict[str, Any], credit: Credit) -> dict[str, Any]:
+    """A view whose throughput and goodput are ``credit`` over its duration: what the interval
+    produced, each request counted by the share of its span inside it."""
+    rate = rates(credit, step_view["duration_s"])
+    throughput = dict(step_view["throughput"])  # prompt tokens: as completed (not spread)
+    throughput["requests_per_s"] = rate["requests_per_s"]
+    throughput["output_tokens_per_s"] = rate["output_tokens_per_s"]
+    throughput["total_tokens_per_s"] = (
+        throughput["prompt_tokens_per_s"] + rate["output_tokens_per_s"]
+    )
+    goodput = {
+        **step_view["goodput"],
+        "requests": credit.good_requests,
+        "requests_per_s": rate["goodput_requests_per_s"],
+        "output_tokens_per_s": rate["goodput_output_tokens_per_s"],
+    }
+    window = {**step_view["window"], "requests": credit.requests}
+    window["output_tokens"] = credit.output_tokens
+    return {**step_view, "throughput": throughput, "goodput": goodput, "window": window}
+
+
 SAMPLES_KEPT = 2000  # per metric, in the JSON: enough for distributions and bootstrap intervals
 SAMPLED = ("ttft_ms", "itl_ms", "tpot_ms", "e2e_ms")
 

@@ -4,6 +4,10 @@ Each process counts on its own clock from its own test start (a worker's starts 
 spawn message arrives, milliseconds after the master's), so the buckets of all processes line up
 without comparing clocks. Tokens of a stream are counted in the second they arrived, not when the
 stream ended, so a long answer does not show up as a spike at its end.
+
+The ``credit_*`` fields hold each finished request spread evenly over its span (sent to last
+byte), the definition of what a window produced (``_window.py``): the sum of the buckets between
+two instants is what a rate-sweep step produced, the same way as for the whole run.
 """
 
 from __future__ import annotations
@@ -13,7 +17,15 @@ from typing import Any
 
 BUCKET_S = 1.0
 MAX_BUCKETS = 86_400  # a day of seconds; later seconds pile into the last bucket
-FIELDS = ("requests", "output_tokens", "ttft_sum_ms", "ttft_count", "errors")
+CREDIT = ("requests", "output_tokens", "good_requests", "good_output_tokens")
+FIELDS = (
+    "requests",
+    "output_tokens",
+    "ttft_sum_ms",
+    "ttft_count",
+    "errors",
+    *(f"credit_{name}" for name in CREDIT),
+)
 
 
 class Timeline:
@@ -37,6 +49,27 @@ class Timeline:
     def add(self, at: float, field: str, value: float = 1.0) -> None:
         self._bucket(at)[FIELDS.index(field)] += value
 
+    def spread(self, start: float, end: float, credit: dict[str, float]) -> None:
+        """Credit (``CREDIT`` names) spread evenly over [start, end], bucket by bucket."""
+        span = end - start
+        if span <= 0:
+            self._add_credit(self._bucket(end), credit, 1.0)
+            return
+        first = max(0, int((start - self.started) / BUCKET_S))
+        last = min(MAX_BUCKETS - 1, max(first, int((end - self.started) / BUCKET_S)))
+        for index in range(first, last + 1):  # bounded by MAX_BUCKETS
+            low = max(start, self.started + index * BUCKET_S)
+            high = min(end, self.started + (index + 1) * BUCKET_S)
+            # Time outside the buckets piles into the edge ones, as in _bucket: nothing is lost.
+            low, high = (start if index == first else low), (end if index == last else high)
+            if high > low:
+                self._add_credit(self._bucket(low), credit, (high - low) / span)
+
+    @staticmethod
+    def _add_credit(bucket: list[float], credit: dict[str, float], share: float) -> None:
+        for name, value in credit.items():
+            bucket[FIELDS.index(f"credit_{name}")] += value * share
+
     def drain(self) -> dict[str, list[float]]:
         buckets, self.buckets = self.buckets, {}
         return {str(k): v for k, v in buckets.items()}
@@ -49,6 +82,23 @@ def merge(into: dict[int, list[float]], message: dict[str, list[float]]) -> None
             bucket = into.setdefault(index, [0.0] * len(FIELDS))
             for i, value in enumerate(values):
                 bucket[i] += float(value)
+
+
+def credit_between(
+    buckets: dict[int, list[float]], start_s: float, end_s: float
+) -> dict[str, float]:
+    """The credit produced between two instants (seconds since the test start): whole buckets,
+    and the overlapping share of the buckets at either edge."""
+    total = dict.fromkeys(CREDIT, 0.0)
+    first, last = int(start_s // BUCKET_S), int(end_s // BUCKET_S)
+    for index in range(max(0, first), min(MAX_BUCKETS - 1, last) + 1):
+        bucket = buckets.get(index)
+        low, high = max(start_s, index * BUCKET_S), min(end_s, (index + 1) * BUCKET_S)
+        if bucket is None or high <= low:
+            continue
+        for name in CREDIT:
+            total[name] += bucket[FIELDS.index(f"credit_{name}")] * (high - low) / BUCKET_S
+    return total
 
 
 def series(buckets: dict[int, list[float]], end_of_load_s: float | None) -> dict[str, Any]:

@@ -58,6 +58,15 @@ class Credit:
     def empty(self) -> bool:
         return not any(self.__dict__.values())
 
+    def timeline_share(self) -> dict[str, float]:
+        """The fields the timeline spreads over a request's span (``_timeline.CREDIT``)."""
+        return {
+            "requests": self.requests,
+            "output_tokens": self.output_tokens,
+            "good_requests": self.good_requests,
+            "good_output_tokens": self.good_output_tokens,
+        }
+
 
 @dataclass(eq=False)
 class Live:

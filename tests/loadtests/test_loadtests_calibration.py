@@ -3,11 +3,14 @@ how it reads the other tools' exports."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import httpx
 import pytest
 
 from benchmarks.calibration import TOKENS, Truth, span_share
-from benchmarks.calibration_peers import PEERS, find_stat
+from benchmarks.calibration_peers import PEERS, PROMPT, find_stat, write_prompt_tokenizer
 from tests.loadtests.sse_fixture import FixtureServer
 
 
@@ -55,3 +58,23 @@ def test_the_mock_answers_content_parts_and_a_health_check_as_guidellm_sends_the
         answer = httpx.post(server.base_url + "/v1/chat/completions", json=body, timeout=10)
     assert health.status_code == 200
     assert answer.status_code == 200 and answer.text.rstrip().endswith("data: [DONE]")
+
+
+def test_aiperf_gets_a_tokenizer_folder_of_the_prompt_word_when_none_is_given(
+    tmp_path: Path,
+) -> None:
+    aiperf = next(peer for peer in PEERS if peer.name == "aiperf")
+    command = aiperf.command("aiperf", "http://127.0.0.1:1", 8, 30.0, tmp_path, "")
+    assert command is not None
+    folder = Path(command[command.index("--tokenizer") + 1])
+    assert folder == tmp_path / "tokenizer"
+    tokenizer = json.loads((folder / "tokenizer.json").read_text())
+    model = tokenizer["model"]
+    assert model["type"] == "WordLevel" and model["vocab"][PROMPT] == 1
+    assert model["vocab"][model["unk_token"]] == 0
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    assert config["tokenizer_class"] == "PreTrainedTokenizerFast"
+    # A folder given on the command line is used as it is.
+    given = aiperf.command("aiperf", "http://127.0.0.1:1", 8, 30.0, tmp_path, "/my/tokenizer")
+    assert given is not None and given[given.index("--tokenizer") + 1] == "/my/tokenizer"
+    assert write_prompt_tokenizer(tmp_path / "again") == tmp_path / "again"

@@ -7,7 +7,8 @@ import pytest
 from loadtests._rate_sweep import MAX_RATE_STEPS, OpenLoopShape, RateSweep, RateSweepParams
 from loadtests._recorder import METRICS, Counts, Recorder, Reservoir
 from loadtests._slo import check, meets, parse_slo, request_objectives
-from loadtests._summary import format_table, view
+from loadtests._summary import credited, format_table, view
+from loadtests._window import Credit
 
 OBJECTIVES = request_objectives(parse_slo("ttft_ms=400,itl_ms=100,e2e_ms=800,ttft_p95_ms=900"))
 
@@ -147,3 +148,42 @@ def test_table_shows_goodput_arrivals_turns_and_the_reasoning_note() -> None:
     assert "TTFT = first token of any kind" in table and "1st answer ms" in table
     assert "reported no usage.prompt_tokens_details.cached_tokens" in table
     assert table.splitlines()[-1].startswith("1 ")  # the turn table
+
+
+def test_a_rate_step_is_judged_on_what_it_produced_once_its_requests_have_finished() -> None:
+    params = RateSweepParams(start=2, step=2, step_time=10, max_loss=0.05, settle=1)
+    metrics = {m: Reservoir() for m in METRICS}
+    metrics["e2e_ms"].extend([3000.0] * 20)  # the step's requests take 3 s
+    counts = Counts(ok=20, arrivals=20, good=20, output_tokens=200, good_output_tokens=200)
+    windows: list[tuple[float, float, float]] = []
+
+    def credit(step_view: dict, start_s: float, end_s: float) -> dict:
+        windows.append((start_s, end_s, now))
+        # Requests that straddle the window's edges count by their share in it: 18 of 20.
+        produced = Credit(requests=18.0, output_tokens=180.0, good_requests=18.0)
+        produced.good_output_tokens = 180.0
+        return credited(step_view, produced)
+
+    sweep = RateSweep(params, None, lambda: 1, lambda: None,
+                      lambda: view(counts, metrics, 9.0), lambda v: [], credit)  # fmt: skip
+    for tick in range(0, 25):  # bounded: one tick per second
+        now = float(tick)
+        assert sweep.tick(now) is not None
+    # Closed at 10 s, judged settle + E2E p99 later (14 s), on its own window [1 s, 10 s].
+    assert windows[0] == (1.0, 10.0, 14.0)
+    step = sweep.report()["steps"][0]
+    assert step["requests_per_s"] == pytest.approx(2.0) and step["efficiency"] == 0.9
+    assert step["goodput_output_tokens_per_s"] == pytest.approx(20.0)
+    # The wait for a step's requests never reaches past the next step's window.
+    slow = {m: Reservoir() for m in METRICS}
+    slow["e2e_ms"].extend([60_000.0])
+    sweep = RateSweep(params, None, lambda: 1, lambda: None,
+                      lambda: view(counts, slow, 9.0), lambda v: [], credit)  # fmt: skip
+    windows.clear()
+    for tick in range(0, 12):
+        now = float(tick)
+        sweep.tick(now)
+    assert not windows
+    now = 19.0
+    sweep.tick(now)
+    assert windows == [(1.0, 10.0, 19.0)]

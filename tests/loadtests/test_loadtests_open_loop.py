@@ -145,6 +145,9 @@ def test_rate_sweep_finds_the_knee_of_a_known_capacity(
     assert [s["rate"] for s in shape["steps"]] == [4, 8, 12], shape
     assert shape["knee"]["rate"] == 8
     assert shape["knee"]["goodput_rps"] > 0.75 * 8
+    # Below capacity a step produced what it was offered: its requests, each counted by the
+    # share of its span inside the step's window (evenly spaced arrivals, 0.1 s each).
+    assert shape["steps"][0]["requests_per_s"] == pytest.approx(4, rel=0.1), shape["steps"][0]
     last = shape["steps"][-1]
     assert not last["passed"] and last["goodput_rps"] < shape["knee"]["goodput_rps"]
     assert run.returncode == 0, run.output[-3000:]  # a knee was found

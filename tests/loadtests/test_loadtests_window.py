@@ -10,7 +10,7 @@ import pytest
 
 from loadtests import _compare
 from loadtests._stream_meter import StreamResult
-from loadtests._timeline import FIELDS, Timeline, merge, series
+from loadtests._timeline import FIELDS, Timeline, credit_between, merge, series
 from loadtests._window import Credit, LoadWindow, rates, tokens_before
 
 E2E = 2.05  # the calibration mock: 500 ms, then 31 gaps of 50 ms
@@ -135,7 +135,23 @@ def test_timeline_buckets_merge_and_become_rates() -> None:
     assert got["output_tokens_per_s"] == [0.0, 0.0, 14.0]
     assert got["ttft_mean_ms"] == [None, None, 300.0]
     assert got["end_of_load_s"] == 2.0
-    assert len(FIELDS) == 5 and not worker_a.buckets
+    assert len(FIELDS) == 9 and not worker_a.buckets
+
+
+def test_a_request_is_credited_to_each_second_by_the_share_of_its_span_in_it() -> None:
+    worker_a, worker_b = Timeline(), Timeline()
+    credit = {"requests": 1.0, "output_tokens": 10.0, "good_requests": 1.0, "good_output_tokens": 0}
+    worker_a.spread(worker_a.started + 0.5, worker_a.started + 2.5, credit)  # 2 s: 1/4, 1/2, 1/4
+    worker_b.spread(worker_b.started + 1.2, worker_b.started + 1.2, credit)  # no span: its bucket
+    merged: dict[int, list[float]] = {}
+    merge(merged, worker_a.drain())
+    merge(merged, worker_b.drain())
+    assert credit_between(merged, 0.0, 1.0)["requests"] == pytest.approx(0.25)
+    assert credit_between(merged, 1.0, 2.0)["requests"] == pytest.approx(1.5)
+    assert credit_between(merged, 0.0, 3.0)["output_tokens"] == pytest.approx(20.0)
+    # An edge inside a bucket takes the share of the bucket it covers.
+    assert credit_between(merged, 2.0, 2.5)["requests"] == pytest.approx(0.125)
+    assert credit_between(merged, 5.0, 9.0) == dict.fromkeys(credit, 0.0)
 
 
 def _summary(values: dict[str, list[float]]) -> dict:
