@@ -16,11 +16,13 @@ server sustained within the objectives. A step fails when
 
 A step's throughput and goodput are what it produced, by the definition of the whole run's
 (``_window.py``): each request counted by the share of its span (sent to last byte) inside the
-step's window, read from the timeline's credit buckets. So a step is judged once the requests in
-flight at its end have had time to finish: ``settle`` plus its E2E p99 later, at most one step
-minus ``settle`` (the next step runs meanwhile; a failed step stops the sweep then). A request
-still running at that point counts by the share that finished. Latency percentiles, errors and
-arrivals are those of the requests that completed in the window.
+step's window, read from the timeline's credit buckets, beside the arrivals that came due in the
+same window on the same clocks. So a step is judged once the requests in flight at its end have
+had time to finish and be reported: ``report_lag`` plus its E2E p99 later, at most one step (the
+next step runs meanwhile; a failed step stops the sweep then). A request still running at that
+point counts by the share that finished; a step whose wait the run time cuts short is left
+unjudged (``unjudged_rate``) rather than failed for what had not come in. Latency percentiles,
+errors and losses are those of the requests that completed in the window.
 
 Goodput is compared at the nominal rates: a step's goodput is taken as its efficiency (good
 requests / arrivals due in the same window, so both carry the same Poisson noise) times its
@@ -124,6 +126,7 @@ class RateSweepParams:
     step_time: float = 15.0
     max_loss: float = 0.05
     settle: float = 1.5
+    report_lag: float = 1.5  # until every process has reported what it finished by then
 
 
 @dataclass
@@ -161,6 +164,7 @@ class RateSweep:
         self.window_open = False
         self.window_start_s = 0.0
         self.closed: _Closed | None = None
+        self.unjudged: float | None = None  # a step the run time ended before it was judged
         self.steps: list[RateStep] = []
         self.stopped_by: str | None = None
 
@@ -172,16 +176,20 @@ class RateSweep:
         if self.stopped_by is not None:
             return None
         index = int(t // self.p.step_time)
-        if index > self.index:
-            if self.window_open:
-                self._close_step(t)
-            self.index, self.window_open = index, False
         ended = self.run_time is not None and t >= self.run_time
-        if self.closed is not None and (ended or t >= self.closed.judge_at):
+        if self.closed is not None and (index > self.index or t >= self.closed.judge_at):
             step = self._finish_step(self.closed)
             self.closed = None
             if not step.passed:
                 return self._stop("; ".join(step.violations))
+        elif self.closed is not None and ended:
+            # Its last requests are not all in: judged now, it could fail for what is missing.
+            self.unjudged = sweep_rate(self.p.start, self.p.step, self.closed.index)
+            self.closed = None
+        if index > self.index:
+            if self.window_open:
+                self._close_step(t)
+            self.index, self.window_open = index, False
         if ended:
             return self._stop("run time")
         if self.index >= MAX_RATE_STEPS:
@@ -195,7 +203,7 @@ class RateSweep:
     def _close_step(self, t: float) -> None:
         view = self.read_window()
         e2e_p99_s = (view["metrics"]["e2e_ms"].get("p99") or 0.0) / 1000.0
-        wait = min(self.p.settle + e2e_p99_s, self.p.step_time - self.p.settle)
+        wait = min(self.p.report_lag + e2e_p99_s, self.p.step_time)
         self.closed = _Closed(self.index, view, self.window_start_s, t, t + max(0.0, wait))
 
     def _finish_step(self, closed: _Closed) -> RateStep:
@@ -229,6 +237,7 @@ class RateSweep:
             "steps": [s.as_dict() for s in self.steps],
             "knee": self.knee(),
             "stopped_by": self.stopped_by,
+            "unjudged_rate": self.unjudged,
             "step_time_s": self.p.step_time,
             "start_rate": self.p.start,
             "rate_step": self.p.step,

@@ -372,6 +372,7 @@ class Recorder:
         """An open-loop arrival came due: sent (maybe late) or dropped at the in-flight cap."""
         counts = self.batch.counts_for(name)
         counts.arrivals += 1
+        self.timeline.add(time.perf_counter() - max(0.0, lag_s), "arrivals")
         if not sent:
             counts.dropped += 1
         elif late:

@@ -22,7 +22,7 @@ from ._settings import SETTINGS
 from ._shapes import DEFAULT_SOAK_S, Constant, Ramp, ShapeParams, Soak, Spike, Sweep, SweepParams
 from ._slo import check
 from ._summary import credited, view
-from ._timeline import credit_between
+from ._timeline import between, credit_between
 from ._trace import trace_length_s
 from ._window import Credit
 
@@ -94,6 +94,7 @@ class LLMLoadShape(LoadTestShape):
                 step_time=step_time,
                 max_loss=max_loss,
                 settle=settle,
+                report_lag=WORKER_REPORT_WAIT_S if RUN.is_master else settle,
             )
             return RateSweep(
                 params,
@@ -127,8 +128,10 @@ class LLMLoadShape(LoadTestShape):
 
     @staticmethod
     def _credit_window(step_view: dict[str, Any], start_s: float, end_s: float) -> dict[str, Any]:
-        produced = credit_between(RECORDER.aggregate.timeline, start_s, end_s)
-        return credited(step_view, Credit(**produced))
+        buckets = RECORDER.aggregate.timeline
+        produced = credit_between(buckets, start_s, end_s)
+        due = between(buckets, start_s, end_s, ("arrivals",))["arrivals"]
+        return credited(step_view, Credit(**produced), due)
 
     @staticmethod
     def _judge(step_view: dict[str, Any]) -> list[str]:

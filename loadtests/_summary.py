@@ -97,9 +97,10 @@ def view(
     }
 
 
-def credited(step_view: dict[str, Any], credit: Credit) -> dict[str, Any]:
+def credited(step_view: dict[str, Any], credit: Credit, due: float | None = None) -> dict[str, Any]:
     """A view whose throughput and goodput are ``credit`` over its duration: what the interval
-    produced, each request counted by the share of its span inside it."""
+    produced, each request counted by the share of its span inside it (and, open loop, the
+    arrivals that came due in it, counted on the same clock)."""
     rate = rates(credit, step_view["duration_s"])
     throughput = dict(step_view["throughput"])  # prompt tokens: as completed (not spread)
     throughput["requests_per_s"] = rate["requests_per_s"]
@@ -115,7 +116,16 @@ def credited(step_view: dict[str, Any], credit: Credit) -> dict[str, Any]:
     }
     window = {**step_view["window"], "requests": credit.requests}
     window["output_tokens"] = credit.output_tokens
-    return {**step_view, "throughput": throughput, "goodput": goodput, "window": window}
+    arrivals = dict(step_view["arrivals"])
+    if due is not None:
+        arrivals["due"] = due
+    return {
+        **step_view,
+        "throughput": throughput,
+        "goodput": goodput,
+        "window": window,
+        "arrivals": arrivals,
+    }
 
 
 SAMPLES_KEPT = 2000  # per metric, in the JSON: enough for distributions and bootstrap intervals

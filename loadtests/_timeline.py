@@ -25,6 +25,7 @@ FIELDS = (
     "ttft_count",
     "errors",
     *(f"credit_{name}" for name in CREDIT),
+    "arrivals",  # open loop: arrivals that came due
 )
 
 
@@ -84,21 +85,29 @@ def merge(into: dict[int, list[float]], message: dict[str, list[float]]) -> None
                 bucket[i] += float(value)
 
 
-def credit_between(
-    buckets: dict[int, list[float]], start_s: float, end_s: float
+def between(
+    buckets: dict[int, list[float]], start_s: float, end_s: float, fields: tuple[str, ...]
 ) -> dict[str, float]:
-    """The credit produced between two instants (seconds since the test start): whole buckets,
-    and the overlapping share of the buckets at either edge."""
-    total = dict.fromkeys(CREDIT, 0.0)
+    """The sums of ``fields`` between two instants (seconds since the test start): whole
+    buckets, and the overlapping share of the buckets at either edge."""
+    total = dict.fromkeys(fields, 0.0)
     first, last = int(start_s // BUCKET_S), int(end_s // BUCKET_S)
     for index in range(max(0, first), min(MAX_BUCKETS - 1, last) + 1):
         bucket = buckets.get(index)
         low, high = max(start_s, index * BUCKET_S), min(end_s, (index + 1) * BUCKET_S)
         if bucket is None or high <= low:
             continue
-        for name in CREDIT:
-            total[name] += bucket[FIELDS.index(f"credit_{name}")] * (high - low) / BUCKET_S
+        for name in fields:
+            total[name] += bucket[FIELDS.index(name)] * (high - low) / BUCKET_S
     return total
+
+
+def credit_between(
+    buckets: dict[int, list[float]], start_s: float, end_s: float
+) -> dict[str, float]:
+    """The credit (``CREDIT`` names) produced between two instants."""
+    found = between(buckets, start_s, end_s, tuple(f"credit_{name}" for name in CREDIT))
+    return {name: found[f"credit_{name}"] for name in CREDIT}
 
 
 def series(buckets: dict[int, list[float]], end_of_load_s: float | None) -> dict[str, Any]:

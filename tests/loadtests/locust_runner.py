@@ -32,6 +32,10 @@ def run_locust(
     host: str, *args: str, summary: Path, timeout: float = 60.0, env: dict[str, str] | None = None
 ) -> LocustRun:
     """Run the profiles headless against ``host``; return exit code, output and summary."""
+    if "--processes" in args:  # its own master port: distributed runs of other tests run beside
+        port = str(free_port())
+        args = (*args, "--master-bind-host", "127.0.0.1", "--master-bind-port", port,
+                "--master-host", "127.0.0.1", "--master-port", port)  # fmt: skip
     command = [
         sys.executable,
         "-m",

@@ -151,7 +151,7 @@ def test_table_shows_goodput_arrivals_turns_and_the_reasoning_note() -> None:
 
 
 def test_a_rate_step_is_judged_on_what_it_produced_once_its_requests_have_finished() -> None:
-    params = RateSweepParams(start=2, step=2, step_time=10, max_loss=0.05, settle=1)
+    params = RateSweepParams(start=2, step=2, step_time=10, max_loss=0.05, settle=1, report_lag=1)
     metrics = {m: Reservoir() for m in METRICS}
     metrics["e2e_ms"].extend([3000.0] * 20)  # the step's requests take 3 s
     counts = Counts(ok=20, arrivals=20, good=20, output_tokens=200, good_output_tokens=200)
@@ -169,12 +169,12 @@ def test_a_rate_step_is_judged_on_what_it_produced_once_its_requests_have_finish
     for tick in range(0, 25):  # bounded: one tick per second
         now = float(tick)
         assert sweep.tick(now) is not None
-    # Closed at 10 s, judged settle + E2E p99 later (14 s), on its own window [1 s, 10 s].
+    # Closed at 10 s, judged report lag + E2E p99 later (14 s), on its own window [1 s, 10 s].
     assert windows[0] == (1.0, 10.0, 14.0)
     step = sweep.report()["steps"][0]
     assert step["requests_per_s"] == pytest.approx(2.0) and step["efficiency"] == 0.9
     assert step["goodput_output_tokens_per_s"] == pytest.approx(20.0)
-    # The wait for a step's requests never reaches past the next step's window.
+    # The wait for a step's requests never reaches past the next step's end.
     slow = {m: Reservoir() for m in METRICS}
     slow["e2e_ms"].extend([60_000.0])
     sweep = RateSweep(params, None, lambda: 1, lambda: None,
@@ -184,6 +184,16 @@ def test_a_rate_step_is_judged_on_what_it_produced_once_its_requests_have_finish
         now = float(tick)
         sweep.tick(now)
     assert not windows
-    now = 19.0
-    sweep.tick(now)
-    assert windows == [(1.0, 10.0, 19.0)]
+    for tick in range(12, 21):
+        now = float(tick)
+        sweep.tick(now)
+    assert windows == [(1.0, 10.0, 20.0)]
+    # A step whose wait the run time cuts short is left unjudged, not failed.
+    sweep = RateSweep(params, 15.0, lambda: 1, lambda: None,
+                      lambda: view(counts, slow, 9.0), lambda v: [], credit)  # fmt: skip
+    windows.clear()
+    for tick in range(0, 16):
+        now = float(tick)
+        sweep.tick(now)
+    report = sweep.report()
+    assert not windows and report["unjudged_rate"] == 2 and report["stopped_by"] == "run time"

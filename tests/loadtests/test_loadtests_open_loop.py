@@ -154,6 +154,28 @@ def test_rate_sweep_finds_the_knee_of_a_known_capacity(
     assert "knee  8 req/s offered" in run.output
 
 
+def test_distributed_rate_steps_count_what_the_workers_produced_in_each_window(
+    fixture_server: FixtureServer, prompts, tmp_path: Path
+) -> None:
+    # Two workers report every 3 s: a step judged before their reports are in, or on clocks
+    # that do not line up with its arrivals, comes out far from its offered rate.
+    run = run_locust(
+        fixture_server.base_url,
+        "StreamingChatUser",
+        "--shape", "rate-sweep", "--arrival", "constant", "--rate", "4", "--sweep-step", "4",
+        "--sweep-step-time", "6", "-t", "19", "--processes", "2",
+        "--prompts", prompts("capacity"),
+        summary=tmp_path / "s.json",
+        timeout=90,
+    )  # fmt: skip
+    steps = run.summary["shape"]["steps"]
+    assert [s["rate"] for s in steps[:2]] == [4, 8], run.summary["shape"]
+    for step in steps[:2]:
+        assert step["passed"] and step["efficiency"] > 0.9, step
+        assert step["requests_per_s"] == pytest.approx(step["rate"], rel=0.1), step
+        assert step["due_per_s"] == pytest.approx(step["rate"], rel=0.1), step
+
+
 def test_conversations_send_their_growing_history(
     fixture_server: FixtureServer, tmp_path: Path
 ) -> None:

@@ -135,7 +135,7 @@ def test_timeline_buckets_merge_and_become_rates() -> None:
     assert got["output_tokens_per_s"] == [0.0, 0.0, 14.0]
     assert got["ttft_mean_ms"] == [None, None, 300.0]
     assert got["end_of_load_s"] == 2.0
-    assert len(FIELDS) == 9 and not worker_a.buckets
+    assert len(FIELDS) == 10 and not worker_a.buckets
 
 
 def test_a_request_is_credited_to_each_second_by_the_share_of_its_span_in_it() -> None:
