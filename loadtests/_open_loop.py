@@ -93,6 +93,7 @@ class OpenLoop:
             # Not the test start: a user first asks the server for the model, which must not
             # make the first arrivals late.
             self.epoch = time.monotonic()
+            RECORDER.timeline.start_at_first_arrival()
         t, self.claimed = next(self._due, (None, None))
         return None if t is None else self.epoch + t
 

@@ -196,7 +196,10 @@ class RateSweep:
             return self._stop(f"{MAX_RATE_STEPS} steps")
         if not self.window_open and t - self.index * self.p.step_time >= self.p.settle:
             self.reset_window()
-            self.window_open, self.window_start_s = True, t
+            # The window's nominal bounds, not the ticks' (a tick comes up to a second late):
+            # the arrivals follow the nominal steps.
+            self.window_open = True
+            self.window_start_s = self.index * self.p.step_time + self.p.settle
         n = max(1, self.dispatchers())
         return n, float(n)
 
@@ -204,7 +207,8 @@ class RateSweep:
         view = self.read_window()
         e2e_p99_s = (view["metrics"]["e2e_ms"].get("p99") or 0.0) / 1000.0
         wait = min(self.p.report_lag + e2e_p99_s, self.p.step_time)
-        self.closed = _Closed(self.index, view, self.window_start_s, t, t + max(0.0, wait))
+        end_s = (self.index + 1) * self.p.step_time
+        self.closed = _Closed(self.index, view, self.window_start_s, end_s, t + max(0.0, wait))
 
     def _finish_step(self, closed: _Closed) -> RateStep:
         view = self.credit(closed.view, closed.start_s, closed.end_s)

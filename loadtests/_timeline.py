@@ -40,6 +40,12 @@ class Timeline:
         self.started = time.perf_counter()
         self.buckets = {}
 
+    def start_at_first_arrival(self) -> None:
+        """Open loop: second 0 is the arrival schedule's time 0 (the first user ready), so a
+        rate step's seconds hold its own arrivals and the requests they sent."""
+        if not self.buckets:
+            self.started = time.perf_counter()
+
     def _bucket(self, at: float) -> list[float]:
         index = min(MAX_BUCKETS - 1, max(0, int((at - self.started) / BUCKET_S)))
         bucket = self.buckets.get(index)
