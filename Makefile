@@ -41,7 +41,7 @@ SPREAD := -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
 # Locust, Sanic, ...) with the newest client libraries too.
 LATEST_ENV := INFERNO_CLIENTS_PYTHON=$(CURDIR)/$(LATEST_CLIENTS_PY),$(CURDIR)/$(LATEST_INSTRUCTOR_PY)
 
-.PHONY: demo test test-fast test-latest lock lint format model newman postman compat bench reliability clean help clients-env
+.PHONY: bootstrap demo test test-fast test-latest lock lint format model newman postman compat bench reliability clean help clients-env
 
 help:
 	@echo "make demo   - start the reference server on the tiny model, run the suite and a load profile"
@@ -111,7 +111,12 @@ reliability: model
 demo: model
 	$(PY) -m inferno.demo
 
-test: model newman clients-env
+# The environments install side by side: pip spends much of its time waiting on the index and
+# unpacking, so three installs on two cores take little more than the longest alone.
+bootstrap:
+	$(MAKE) --no-print-directory -j3 model newman clients-env
+
+test: bootstrap
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(LOCKED) $(PY) -m pytest tests -p no:cacheprovider -m "not serial" $(SPREAD) $(PYTEST_ARGS)
