@@ -44,7 +44,7 @@ THIRD_PARTY = (
     "compliance/test_suite_pieces.py",
     "loadtests/",
     "postman/",
-    "test_packaging",
+    "test_packaging.py",
     "test_spec",
 )
 # The modules that take minutes, longest first: spread over workers (one module per worker,
@@ -53,7 +53,6 @@ LONGEST_FIRST = (
     "compliance/test_catalogue.py",
     "compliance/test_hostile_servers.py",
     "test_packaging.py",
-    "test_packaging_oldest.py",
     "benchmarks/test_reliability.py",
     "compliance/test_reference_passes.py",
 )
