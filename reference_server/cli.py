@@ -156,6 +156,22 @@ def _build_parsers() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
         "recently used is evicted (default: 1024; 0 stores none)",
     )
     serve.add_argument(
+        "--prefill-chunk",
+        type=integer(0),
+        default=0,
+        help="prompt tokens one decode step may carry while other sequences decode, so that a "
+        "long prompt does not stall their streams (default: 0, about one decode step's worth, "
+        "measured as the server runs: their token gaps at most about double; a step with "
+        "nothing decoding takes --n-batch)",
+    )
+    serve.add_argument(
+        "--batch-invariant",
+        action="store_true",
+        help="pad one-token decode steps with a throwaway row on models whose one-row steps "
+        "round differently (probed at load; the tiny model), so that a request's text does "
+        "not depend on whether it decoded alone; slower (docs/performance.md)",
+    )
+    serve.add_argument(
         "--no-repack",
         action="store_true",
         help="load weights as stored, without llama.cpp's CPU-specific repacking (a workaround "
@@ -205,6 +221,8 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         compression_min_bytes=args.compression_min_bytes,
         stream_buffer=args.stream_buffer,
         responses_store=args.responses_store,
+        prefill_chunk=args.prefill_chunk,
+        batch_invariant=args.batch_invariant,
         no_repack=args.no_repack,
     )
 

@@ -36,5 +36,7 @@ class ServerConfig:
     max_budget_tokens: int = 0  # 0: no limit beyond the context window
     responses_store: int = 1024  # stored responses kept (least recently used evicted); 0: none
     validation_profile: str = "strict"
+    prefill_chunk: int = 0  # prompt tokens per step beside decoding ones; 0: measured
+    batch_invariant: bool = False  # pad one-token steps where the model needs it (engine/_llama.py)
     no_repack: bool = False  # the reference server also enforces the stricter rules
     extra: dict = field(default_factory=dict)

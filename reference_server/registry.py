@@ -45,7 +45,9 @@ class ServedModel:
         }
 
 
-def llama_options(model: ModelConfig) -> LlamaOptions:
+def llama_options(
+    model: ModelConfig, *, batch_invariant: bool = False, prefill_chunk: int = 0
+) -> LlamaOptions:
     path = resolve_model_path(model.path)
     return LlamaOptions(
         model_path=path,
@@ -54,12 +56,16 @@ def llama_options(model: ModelConfig) -> LlamaOptions:
         n_threads=model.threads or default_threads(path),
         parallel=model.parallel,
         n_batch=model.n_batch,
+        batch_invariant=batch_invariant,
+        prefill_chunk=prefill_chunk,
     )
 
 
 def default_engine(model: ModelConfig, config: ServerConfig) -> Engine:
     return llama_engine(
-        llama_options(model),
+        llama_options(
+            model, batch_invariant=config.batch_invariant, prefill_chunk=config.prefill_chunk
+        ),
         max_queue=config.max_queue,
         stream_buffer=config.stream_buffer,
         stall_timeout=config.stream_stall_timeout,

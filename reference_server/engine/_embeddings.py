@@ -60,11 +60,11 @@ class EmbedPacer:
         self.decoding = seconds is not None
         if seconds is not None:
             self.since_long += 1
-            self.step_s = _average(self.step_s, seconds)
+            self.step_s = running_average(self.step_s, seconds)
 
     def embedded(self, tokens: int, seconds: float) -> None:
         if tokens > 0:
-            self.token_s = _average(self.token_s, seconds / tokens)
+            self.token_s = running_average(self.token_s, seconds / tokens)
 
     def tokens_per_step(self) -> int:
         """Tokens embedded in about the time of one decode step (0 until both are measured)."""
@@ -84,7 +84,8 @@ class EmbedPacer:
         return fits  # the one input alone
 
 
-def _average(old: float | None, new: float) -> float:
+def running_average(old: float | None, new: float) -> float:
+    """The newest measurement weighed in (EMA_WEIGHT); the first one as it is."""
     return new if old is None else old + EMA_WEIGHT * (new - old)
 
 

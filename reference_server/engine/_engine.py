@@ -97,6 +97,19 @@ class BatchingEngine:
             self._stopping = True
             self._work.notify_all()
 
+    def join(self, timeout: float) -> bool:
+        """Waits for the thread to end after `stop()`; False if it is still running."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def close_unthreaded(self) -> None:
+        """Ends an engine that was driven by hand (`load`, `run_once`) and frees its model."""
+        if self._scheduler is not None:
+            self._scheduler.shutdown()
+        if self._backend is not None:
+            self._backend.close()
+            self._backend = None
+
     @property
     def ready(self) -> bool:
         return self._ready.is_set() and self._load_error is None and self._fault is None

@@ -18,9 +18,9 @@ import numpy as np
 
 from . import _probes
 from ._load_log import capture_errors, reason
-from ._sampling import SamplerChain, token_logprob
+from ._sampling import GreedySampler, SamplerChain, is_plain_greedy, token_logprob
 from ._vocab import Vocabulary, read_metadata
-from .backend import KvCacheFull, ModelFacts, StepBatch, window_holds
+from .backend import KvCacheFull, ModelFacts, SequenceSampler, StepBatch, window_holds
 from .types import SamplingParams, TokenLogprob
 
 DEFAULT_PARALLEL = 4  # llama-server's default number of slots
@@ -40,6 +40,13 @@ class LlamaOptions:
     n_threads: int | None = None
     parallel: int = DEFAULT_PARALLEL
     n_batch: int = DEFAULT_N_BATCH
+    # Pad one-token steps where the model's kernels give a lone row other logits (probed at
+    # load), so that a request gives the same text alone as beside others; see decode().
+    batch_invariant: bool = False
+    prefill_chunk: int = 0  # see ModelFacts.prefill_chunk
+    # llama.cpp's flash attention: off by default, because its CPU kernel makes a sequence's
+    # logits depend on where its cells sit in the unified cache (see _new_context).
+    flash_attention: bool = False
 
 
 def disable_weight_repacking() -> None:
@@ -105,11 +112,15 @@ class LlamaBackend:
         self._bound: tuple[StepBatch, Any] | None = None
         self._embed_batch: StepBatch | None = None
         self._embed_native: Any = None
-        self._pad_single_rows = False
+        # Greedy requests read the argmax of their logits row instead of running llama.cpp's
+        # sampler chain (the same token; switched off only to measure the chain's cost).
+        self.greedy_argmax = True
+        self.pad_single_rows = False
         token = self.vocab.bos if self.vocab.bos >= 0 else 0
-        self._pad_single_rows = _probes.single_rows_differ(
+        self.single_rows_differ = _probes.single_rows_differ(
             self._decode_probe, self._logits, self.forget, token, self._pad_seq
         )
+        self.pad_single_rows = options.batch_invariant and self.single_rows_differ
         # Any text does: a chunk of it is decoded both ways.
         sample = self.vocab.tokenize(" ".join(map(str, range(400))), add_bos=True, special=False)
         self.facts = ModelFacts(
@@ -121,9 +132,10 @@ class LlamaBackend:
             bos_text=self.vocab.text_of(self.vocab.bos),
             eos_text=self.vocab.text_of(self.vocab.eos),
             metadata=self.metadata,
-            prompt_end_alone=_probes.prompt_end_differs(
+            prompt_end_differs=_probes.prompt_end_differs(
                 self.decode, self._logits, self.forget, sample, n_batch
             ),
+            prefill_chunk=max(0, options.prefill_chunk),
         )
 
     def _new_context(self, n_ctx: int, n_batch: int, n_seq: int, *, embeddings: bool) -> Any:
@@ -146,7 +158,11 @@ class LlamaBackend:
         # unified cache, so a sequence whose cells were placed around other sequences' (the
         # normal case when sequences come and go) got visibly different logits (up to 2e-2
         # measured) from the same sequence decoded alone. Plain attention differs by ~1e-6.
-        params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        params.flash_attn_type = (
+            llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
+            if self.options.flash_attention and not embeddings
+            else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        )
         if embeddings:
             arch = self.metadata.get("general.architecture", "")
             if f"{arch}.pooling_type" not in self.metadata:
@@ -187,11 +203,13 @@ class LlamaBackend:
         params: SamplingParams,
         seed: int,
         cancelled: Callable[[], bool],
-    ) -> SamplerChain:
+    ) -> SequenceSampler:
+        if self.greedy_argmax and is_plain_greedy(params):
+            return GreedySampler(self._ctx, self.vocab.n_vocab)
         return SamplerChain(self._ctx, self.vocab.handle, self.vocab.n_vocab, params, seed)
 
     def decode(self, batch: StepBatch) -> None:
-        if batch.size != 1 or not self._pad_single_rows:
+        if batch.size != 1 or not self.pad_single_rows:
             _decode(self._llama_cpp, self._ctx, self._bind(batch), batch.size)
             return
         # Where llama.cpp's kernels take another path for a one-row batch (see _probes.py), a

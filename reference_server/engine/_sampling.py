@@ -50,6 +50,44 @@ class SamplerChain:
             self._chain = None
 
 
+class GreedySampler:
+    """Temperature 0 with nothing else in the chain: the first token of highest logit, as
+    llama.cpp's greedy sampler picks it, read straight from the logits row. The chain would
+    first copy the whole vocabulary into a candidate array (262,144 entries for Gemma 3)."""
+
+    def __init__(self, ctx: Any, n_vocab: int) -> None:
+        import llama_cpp
+
+        self._logits_ith = llama_cpp.llama_get_logits_ith
+        self._ctx = ctx
+        self._n_vocab = n_vocab
+
+    def sample(self, row: int) -> int:
+        logits = self._logits_ith(self._ctx, row)
+        return int(np.ctypeslib.as_array(logits, shape=(self._n_vocab,)).argmax())
+
+    def close(self) -> None:
+        pass
+
+
+def is_plain_greedy(params: SamplingParams) -> bool:
+    """Whether the chain would be greedy alone (no bias, penalties or grammar before it)."""
+    return (
+        params.temperature <= 0
+        and not params.logit_bias
+        and not params.grammar
+        and _neutral_penalties(params)
+    )
+
+
+def _neutral_penalties(params: SamplingParams) -> bool:
+    return (
+        params.repeat_penalty == 1.0
+        and params.frequency_penalty == 0.0
+        and params.presence_penalty == 0.0
+    )
+
+
 def _stages(
     llama_cpp: Any, vocab: Any, n_vocab: int, params: SamplingParams, seed: int
 ) -> list[Any]:
@@ -63,12 +101,7 @@ def _stages(
         stages.append(
             llama_cpp.llama_sampler_init_logit_bias(n_vocab, len(params.logit_bias), entries)
         )
-    neutral = (
-        params.repeat_penalty == 1.0
-        and params.frequency_penalty == 0.0
-        and params.presence_penalty == 0.0
-    )
-    if not neutral:
+    if not _neutral_penalties(params):
         stages.append(
             llama_cpp.llama_sampler_init_penalties(
                 n_vocab,

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from ._channel import EventChannel
+from ._prefill import PrefillPacer
 from ._sequence import Choice, Job, Phase, Slot, common_prefix
 from .backend import Backend, KvCacheFull, StepBatch
 from .base import BATCH_TOKEN_BUCKETS, EngineNotReady, EngineStats, StreamStalled
@@ -41,6 +42,7 @@ class Scheduler:
         self.jobs: list[Job] = []
         self.prefilling: list[Choice] = []
         self.batch = StepBatch(self.facts.n_batch)
+        self.prefill = PrefillPacer(self.facts.prefill_chunk)
         self.woken: set[EventChannel] = set()  # channels that got events since the last wake
         self._turn = 0
         self.decode_steps = 0
@@ -109,12 +111,22 @@ class Scheduler:
         """Reuses the longest prefix of the prompt that this sequence's cache holds (at most all
         but the last token, whose logits are needed), then prefills the rest.
 
+        Where a prompt's last token gets other logits depending on the step it is decoded in
+        (ModelFacts.prompt_end_differs), an exact repeat of the prompt these cells hold reuses
+        only what came before the step that ended it, and decodes that step's tokens again:
+        the same request then gives the same text whether its prompt was cached or not.
+
         Only in place: a prefix is never copied from another sequence's cells, because llama.cpp
         would then place the new tokens' cells before the copied ones in its cache, and its
         kernels round differently by cell order: the same request would no longer give the
         same text (siblings of one request are the exception; they start together)."""
         prompt, slot = choice.job.prompt, choice.slot
-        reuse = min(common_prefix(slot.cached, prompt), len(prompt) - 1)
+        common = common_prefix(slot.cached, prompt)
+        reuse = min(common, len(prompt) - 1)
+        repeat = common >= len(prompt) and slot.prompt_len == len(prompt)
+        if repeat and self.facts.prompt_end_differs:
+            reuse = min(reuse, slot.tail_start)
+        slot.prompt_len = 0  # until this prompt is decoded
         if not self.backend.forget(slot.seq_id, reuse):
             self.backend.forget(slot.seq_id, 0)
             reuse = 0
@@ -156,21 +168,14 @@ class Scheduler:
             elif job.blocked_since is None:
                 job.blocked_since = now  # sits out until its reader catches up
         budget = self.facts.n_batch - len(items)
-        alone_end = self.facts.prompt_end_alone
+        if items:  # beside decoding sequences: a share that keeps their token gaps short
+            budget = min(budget, self.prefill.budget())
         for choice in self.prefilling:
             if budget <= 0:
                 break
             prompt, start = choice.job.prompt, choice.n_past
-            # Where the model needs it (ModelFacts.prompt_end_alone), the last prompt token
-            # goes alone, in a step after the rest: its logits are then the same whether the
-            # rest was just decoded or found in the cache, so a request gives the same text.
-            end = len(prompt) - 1 if alone_end else len(prompt)
-            if start == end:
-                items.append((choice, prompt[end:], end, True))
-                budget -= 1
-                continue
-            take = min(end - start, budget)
-            done = not alone_end and start + take == len(prompt)
+            take = min(len(prompt) - start, budget)
+            done = start + take == len(prompt)
             items.append((choice, prompt[start : start + take], start, done))
             budget -= take
         return items
@@ -180,6 +185,7 @@ class Scheduler:
         while True:
             batch.clear()
             rows = [batch.add(tokens, start, c.slot.seq_id, out) for c, tokens, start, out in items]
+            started = time.perf_counter()
             try:
                 self.backend.decode(batch)
             except KvCacheFull as exc:
@@ -193,6 +199,9 @@ class Scheduler:
                     self._fail(job, exc, clear_cells=True)
                 return [], []
             self._count_step(batch.size)
+            decoding = sum(1 for c, *_ in items if c.phase is not Phase.PREFILL)
+            seconds = time.perf_counter() - started
+            self.prefill.stepped(seconds, decoding, batch.size - decoding)
             return items, rows
 
     def _smaller(self, items: list[Item], exc: KvCacheFull) -> list[Item] | None:
@@ -220,6 +229,8 @@ class Scheduler:
         self.prompt_tokens_evaluated += len(tokens)
         if choice.n_past < len(choice.job.prompt):
             return
+        choice.slot.prompt_len = choice.n_past
+        choice.slot.tail_start = choice.n_past - len(tokens)
         self.prefilling.remove(choice)
         choice.phase = Phase.DECODE
         followers, choice.followers = choice.followers, []
@@ -230,6 +241,8 @@ class Scheduler:
             prompt = follower.job.prompt
             if self.backend.share(choice.slot.seq_id, follower.slot.seq_id, len(prompt)):
                 follower.slot.cached = list(prompt)
+                follower.slot.prompt_len = choice.slot.prompt_len
+                follower.slot.tail_start = choice.slot.tail_start
                 follower.n_past = len(prompt)
                 follower.phase = Phase.DECODE
                 joined.append(follower)

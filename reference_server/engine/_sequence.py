@@ -70,6 +70,10 @@ class Slot:
     cached: list[int] = field(default_factory=list)
     choice: Choice | None = None
     last_used: float = 0.0
+    # The prompt whose generation these cells hold (its length, 0: none) and the position
+    # where the step that decoded its last token began: what an exact repeat decodes again.
+    prompt_len: int = 0
+    tail_start: int = 0
 
 
 @dataclass(eq=False)

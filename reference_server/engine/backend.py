@@ -43,9 +43,13 @@ class ModelFacts:
     bos_text: str
     eos_text: str
     metadata: Mapping[str, str] = field(default_factory=dict)
-    # Decode a prompt's last token in a step of its own: its logits then do not depend on
-    # whether the rest of the prompt was decoded just before or found in the cache.
-    prompt_end_alone: bool = True
+    # A prompt's last token gets other logits depending on the step it is decoded in (the
+    # probe at load): an exact repeat then decodes again the step that ended the prompt the
+    # first time (Scheduler._place), so that it gives the same text.
+    prompt_end_differs: bool = True
+    # Prompt tokens a step may carry beside sequences that are decoding; 0: about one decode
+    # step's worth, measured as it runs (engine/_prefill.py).
+    prefill_chunk: int = 0
 
 
 class StepBatch:

@@ -167,3 +167,35 @@ def test_memory_benchmark_reports_rss_of_a_loaded_server() -> None:
     assert all(f > 10 for f in figures), row  # a Python process with llama.cpp loaded
     assert figures[2] >= figures[1], "the peak is below the current RSS"
     assert prompts.endswith("× 2"), prompts
+
+
+def test_costs_run_measures_every_variant_and_checks_determinism(tmp_path: Path) -> None:
+    out = tmp_path / "costs.json"
+    argv = ["--model", "tiny", "--rounds", "1", "--duration", "0.3", "--tokens", "8"]
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.costs", *argv, "--prefill", "0,16", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(out.read_text())
+    variants = result["variants"]
+    assert len(variants) == 7, list(variants)
+    for name, (run,) in variants.items():
+        assert run["c1"]["tok_s"] > 0 and run["c8"]["tok_s"] > 0, name
+        assert run["c8"]["ttft_p95_ms"] > 0, name
+    http = variants["HTTP (server defaults)"][0]
+    assert http["models_rps"] > 0 and http["one_token_p50_ms"] > 0 and not http["errors"]
+    # With every determinism cost paid, the engine keeps its promise on the tiny model.
+    assert variants["every cost paid"][0]["checks"] == {"repeat": True, "batch": True}
+    for budget in ("0", "16"):
+        (prefill,) = result["prefill"][budget]
+        assert prefill["itl_p95_before_ms"] > 0 and prefill["itl_p95_during_ms"] > 0
+        assert prefill["long_prompt_tokens"] > 100 and prefill["long_prompt_ttft_ms"] > 0
+    assert (
+        "| every cost paid |" in done.stdout
+        and "| 16 |" in done.stdout
+        and "| measured (default) |" in done.stdout
+    )

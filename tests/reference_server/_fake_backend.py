@@ -55,7 +55,8 @@ class FakeBackend:
         n_batch: int = 12,
         window: int = 0,
         capacity: int | None = None,
-        prompt_end_alone: bool = True,
+        prompt_end_differs: bool = True,
+        prefill_chunk: int = 0,
     ) -> None:
         self.facts = ModelFacts(
             n_ctx=n_ctx,
@@ -65,7 +66,8 @@ class FakeBackend:
             n_batch=n_batch,
             bos_text="<s>",
             eos_text="</s>",
-            prompt_end_alone=prompt_end_alone,
+            prompt_end_differs=prompt_end_differs,
+            prefill_chunk=prefill_chunk,
         )
         self.window = window
         self.capacity = capacity

@@ -226,7 +226,7 @@ def scripted_engine_factory(faults: Faults) -> Callable[[ModelConfig, ServerConf
     """An `EngineFactory`: the product's BatchingEngine over a ScriptedBackend."""
 
     def factory(model: ModelConfig, config: ServerConfig) -> BatchingEngine:
-        options = llama_options(model)
+        options = llama_options(model, batch_invariant=config.batch_invariant)
         return BatchingEngine(
             lambda: ScriptedBackend(LlamaBackend(options), faults),
             max_queue=config.max_queue,

@@ -192,9 +192,11 @@ def test_completion_stream_echo_starts_with_the_prompt(http: httpx.Client) -> No
 
 
 def same_usage(repeated: dict, first: dict, cached: int) -> bool:
-    """Equal token counts; the repeated request found the first one's prompt cells cached
-    (all but the last token of each prompt, whose logits are needed again)."""
+    """Equal token counts; the repeated request found the first one's prompt cells cached: all
+    but the last token of each prompt (`cached`), or, where the load probe finds that the last
+    token's logits depend on its step, what the first request found cached (the repeat decodes
+    that step again, see Scheduler._place)."""
     details = repeated.pop("prompt_tokens_details")
-    first.pop("prompt_tokens_details")
-    assert details == {"cached_tokens": cached}, (details, repeated)
+    first_cached = first.pop("prompt_tokens_details")["cached_tokens"]
+    assert details["cached_tokens"] in (cached, first_cached), (details, repeated)
     return repeated == first

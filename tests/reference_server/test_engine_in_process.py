@@ -157,3 +157,77 @@ def test_a_reused_prefix_never_lacks_its_window(pressure: bool) -> None:
         driver.check()
     finally:
         driver.close()
+
+
+@pytest.mark.parametrize("chunk", [5, 15])
+def test_a_long_prompt_is_prefilled_in_chunks_while_others_decode(chunk: int) -> None:
+    """Beside a decoding sequence a step carries at most `prefill_chunk` prompt tokens, so the
+    decoding stream gets a token every step of the long prefill."""
+    backend = FakeBackend(n_seq=2, n_ctx=64, n_batch=16, prefill_chunk=chunk)
+    backend.ends = False
+    driver = EngineDriver(backend, stream_buffer=64)
+    try:
+        decoding = driver.submit("ab", 40)
+        assert decoding is not None
+        while not decoding.events:
+            driver.step()
+            driver.read(decoding, 1)
+        backend.calls.clear()
+        long = driver.submit("x" * 30, 1)
+        assert long is not None
+        while not long.events:
+            driver.step()
+            driver.read(long, 10)
+        steps = [size for kind, size in backend.calls if kind == "decode"]
+        # One decoding token per step beside the prompt's.
+        prompt_tokens = [size - 1 for size in steps]
+        assert sum(prompt_tokens) == 31, steps
+        assert max(prompt_tokens) == chunk, steps
+        driver.drain()
+        driver.check()
+    finally:
+        driver.close()
+
+
+def test_a_prompt_alone_takes_whole_batches_whatever_the_chunk() -> None:
+    backend = FakeBackend(n_seq=2, n_ctx=64, n_batch=16, prefill_chunk=5)
+    driver = EngineDriver(backend)
+    try:
+        alone = driver.submit("y" * 30, 1)
+        assert alone is not None
+        driver.drain()
+        steps = [size for kind, size in backend.calls if kind == "decode"]
+        assert steps[:2] == [16, 15], steps  # the 31 prompt tokens in whole batches
+        driver.check()
+    finally:
+        driver.close()
+
+
+@pytest.mark.parametrize(("differs", "repeat_steps"), [(True, [15]), (False, [1])])
+def test_an_exact_repeat_decodes_again_the_step_that_ended_its_prompt(
+    differs: bool, repeat_steps: list[int]
+) -> None:
+    """Where the last token's logits depend on its step, a repeat reuses only the cells before
+    the step that ended the prompt (16 of 31 tokens here) and decodes that step again, the same
+    shape as the first time; elsewhere it reuses all but the last token."""
+    backend = FakeBackend(n_seq=1, n_ctx=64, n_batch=16, prompt_end_differs=differs)
+    driver = EngineDriver(backend)
+    try:
+        first = driver.submit("z" * 30, 1)
+        driver.drain()
+        first_steps = [size for kind, size in backend.calls if kind == "decode"]
+        assert first_steps == [16, 15], first_steps
+        backend.calls.clear()
+        again = driver.submit("z" * 30, 1)
+        driver.drain()
+        assert first is not None and again is not None
+        assert [size for kind, size in backend.calls if kind == "decode"] == repeat_steps
+        assert _cached_tokens(again) == 31 - repeat_steps[0]
+        other = driver.submit("z" * 29 + "y", 1)  # the same but its last token: no repeat
+        backend.calls.clear()
+        driver.drain()
+        assert [size for kind, size in backend.calls if kind == "decode"] == [1]
+        assert other is not None and other.error is None
+        driver.check()
+    finally:
+        driver.close()

@@ -72,6 +72,7 @@ INT_RULES: dict[str, tuple[int, int | None]] = {
     "--responses-store": (0, None),
     "--max-budget-tokens": (0, None),
     "--compression-min-bytes": (0, None),
+    "--prefill-chunk": (0, None),
 }
 # flag: (zero allowed, most seconds)
 TIME_RULES: dict[str, tuple[bool, float]] = {
@@ -136,6 +137,7 @@ FLAG_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "--responses-store": ints(-1, 4096),
     "--max-budget-tokens": ints(-1, 10_000),
     "--compression-min-bytes": ints(-1, 4096),
+    "--prefill-chunk": ints(-1, 1024),
     "--request-timeout": st.floats(allow_nan=True, allow_infinity=True),
     "--stream-stall-timeout": st.floats(-1, 100_000),
     "--sse-keepalive-s": st.floats(-1, 100),
@@ -184,6 +186,7 @@ def test_every_flag_combination_is_accepted_or_refused_by_name(
         flags.get("--n-batch", 512),
         flags.get("--n-ctx", 0),
     )
+    assert config.prefill_chunk == flags.get("--prefill-chunk", 0)
 
 
 @pytest.mark.parametrize(
@@ -204,6 +207,7 @@ def test_every_flag_combination_is_accepted_or_refused_by_name(
         (["--api-key", "two words"], "--api-key", "no spaces"),
         (["--log-level", "loud"], "--log-level", "unknown level"),
         (["--n-batch", "many"], "--n-batch", "expected an integer"),
+        (["--prefill-chunk", "-1"], "--prefill-chunk", "at least 0"),
     ],
 )
 def test_refusals_name_the_flag_and_why(argv: list[str], flag: str, words: str) -> None:
@@ -351,3 +355,12 @@ def test_a_truncated_header_reads_as_unknown_or_right(cut: int) -> None:
         path = Path(folder) / "cut.gguf"
         path.write_bytes(whole[:cut])
         assert context_length(path) in (None, TINY_CTX)
+
+
+def test_speed_choices_reach_the_config() -> None:
+    config, err = run_flags(["--model", "tiny"])
+    assert config is not None, err
+    assert (config.prefill_chunk, config.batch_invariant) == (0, False)
+    config, err = run_flags(["--model", "tiny", "--prefill-chunk", "64", "--batch-invariant"])
+    assert config is not None, err
+    assert (config.prefill_chunk, config.batch_invariant) == (64, True)
