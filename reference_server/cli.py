@@ -191,6 +191,9 @@ def _build_parsers() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
     """The settings of parsed `serve` flags; FlagError names the flag (or --config entry) whose
     value cannot serve. Model files are not opened, beyond reading a GGUF's header."""
+    # argparse takes `--api-key=--` for the end of options and appends an empty list.
+    if any(not isinstance(key, str) for key in args.api_key):
+        raise FlagError("--api-key", "'--' cannot be a key: it means the end of the options")
     defaults = ModelConfig(
         model_id=args.model_id or _default_model_id(args.model),
         path=args.model,

@@ -102,7 +102,7 @@ def expected_refusal(flags: dict[str, Any], keys: list[str], env_keys: str) -> s
                 bad.add(flag)
         elif flag == "--log-level" and value.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             bad.add(flag)
-    if any(not k or not k.isascii() or not k.isprintable() or " " in k for k in keys):
+    if any(not k or k == "--" or not k.isascii() or not k.isprintable() or " " in k for k in keys):
         bad.add("--api-key")
     if bad:
         return bad  # argparse stops at the first bad value, in command-line order
@@ -205,6 +205,7 @@ def test_every_flag_combination_is_accepted_or_refused_by_name(
         (["--request-timeout", "inf"], "--request-timeout", "finite"),
         (["--api-key", ""], "--api-key", "empty"),
         (["--api-key", "two words"], "--api-key", "no spaces"),
+        (["--api-key=--"], "--api-key", "end of the options"),
         (["--log-level", "loud"], "--log-level", "unknown level"),
         (["--n-batch", "many"], "--n-batch", "expected an integer"),
         (["--prefill-chunk", "-1"], "--prefill-chunk", "at least 0"),
