@@ -18,6 +18,9 @@ FIRST_BUDGET = 32
 # A step's time grows a little faster than its tokens: aiming at four fifths of a decode
 # step's worth keeps the measured gaps under twice their length (1.9-2.2x aiming at a whole one).
 HEADROOM = 0.8
+# A prompt with at most this many tokens left goes whole beside decoding sequences: new
+# requests come in bursts, and each would otherwise wait a step more for its first token.
+SHORT_PROMPT = 32
 # Prompts of a few tokens still start in one step, whatever the estimate says.
 MIN_BUDGET = 8
 # Steps with fewer prompt tokens (a prompt's last token alone, a short chat turn) say more about

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from ._channel import EventChannel
-from ._prefill import PrefillPacer
+from ._prefill import SHORT_PROMPT, PrefillPacer
 from ._sequence import Choice, Job, Phase, Slot, common_prefix
 from .backend import Backend, KvCacheFull, StepBatch
 from .base import BATCH_TOKEN_BUCKETS, EngineNotReady, EngineStats, StreamStalled
@@ -167,16 +167,21 @@ class Scheduler:
                 job.blocked_since = None
             elif job.blocked_since is None:
                 job.blocked_since = now  # sits out until its reader catches up
-        budget = self.facts.n_batch - len(items)
-        if items:  # beside decoding sequences: a share that keeps their token gaps short
-            budget = min(budget, self.prefill.budget())
+        room = self.facts.n_batch - len(items)
+        # Beside decoding sequences, a share that keeps their token gaps short; a short prompt
+        # (or the end of a long one) still starts in one step, as arrivals come in bursts.
+        budget = min(room, self.prefill.budget()) if items else room
         for choice in self.prefilling:
-            if budget <= 0:
+            if room <= 0:
                 break
             prompt, start = choice.job.prompt, choice.n_past
-            take = min(len(prompt) - start, budget)
+            left = len(prompt) - start
+            take = min(left, room if left <= SHORT_PROMPT else budget)
+            if take <= 0:
+                continue
             done = start + take == len(prompt)
             items.append((choice, prompt[start : start + take], start, done))
+            room -= take
             budget -= take
         return items
 

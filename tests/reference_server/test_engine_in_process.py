@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from reference_server.engine import GenerationDone
+from reference_server.engine._prefill import SHORT_PROMPT
 from reference_server.engine.backend import window_holds
 from reference_server.engine.base import EngineFailed, EngineNotReady
 from tests.reference_server._engine_driver import EngineDriver, Tracked
@@ -159,30 +160,32 @@ def test_a_reused_prefix_never_lacks_its_window(pressure: bool) -> None:
         driver.close()
 
 
-@pytest.mark.parametrize("chunk", [5, 15])
+@pytest.mark.parametrize("chunk", [5, 13])
 def test_a_long_prompt_is_prefilled_in_chunks_while_others_decode(chunk: int) -> None:
     """Beside a decoding sequence a step carries at most `prefill_chunk` prompt tokens, so the
     decoding stream gets a token every step of the long prefill."""
-    backend = FakeBackend(n_seq=2, n_ctx=64, n_batch=16, prefill_chunk=chunk)
+    backend = FakeBackend(n_seq=2, n_ctx=128, n_batch=48, prefill_chunk=chunk)
     backend.ends = False
     driver = EngineDriver(backend, stream_buffer=64)
     try:
-        decoding = driver.submit("ab", 40)
+        decoding = driver.submit("ab", 60)
         assert decoding is not None
         while not decoding.events:
             driver.step()
             driver.read(decoding, 1)
         backend.calls.clear()
-        long = driver.submit("x" * 30, 1)
+        long = driver.submit("x" * 70, 1)
         assert long is not None
         while not long.events:
             driver.step()
             driver.read(long, 10)
         steps = [size for kind, size in backend.calls if kind == "decode"]
-        # One decoding token per step beside the prompt's.
+        # One decoding token per step beside the prompt's; its last SHORT_PROMPT tokens or
+        # fewer go together.
         prompt_tokens = [size - 1 for size in steps]
-        assert sum(prompt_tokens) == 31, steps
-        assert max(prompt_tokens) == chunk, steps
+        assert sum(prompt_tokens) == 71, steps
+        assert set(prompt_tokens[:-1]) == {chunk}, steps
+        assert prompt_tokens[-1] <= SHORT_PROMPT, steps
         driver.drain()
         driver.check()
     finally:
@@ -228,6 +231,32 @@ def test_an_exact_repeat_decodes_again_the_step_that_ended_its_prompt(
         driver.drain()
         assert [size for kind, size in backend.calls if kind == "decode"] == [1]
         assert other is not None and other.error is None
+        driver.check()
+    finally:
+        driver.close()
+
+
+def test_short_prompts_arriving_together_start_in_one_step_beside_decoding() -> None:
+    backend = FakeBackend(n_seq=4, n_ctx=64, n_batch=64, prefill_chunk=4)
+    backend.ends = False
+    driver = EngineDriver(backend, stream_buffer=64, max_queue=8)
+    try:
+        decoding = driver.submit("ab", 40)
+        assert decoding is not None
+        while not decoding.events:
+            driver.step()
+            driver.read(decoding, 1)
+        backend.calls.clear()
+        burst = [driver.submit(f"question {i} of three", 1) for i in range(3)]
+        driver.step()
+        (size,) = [size for kind, size in backend.calls if kind == "decode"]
+        prompts = sum(
+            len(backend.tokenize(f"question {i} of three", add_bos=True, special=False))
+            for i in range(3)
+        )
+        assert size == 1 + prompts  # far over the chunk of 4: each is short
+        driver.drain()
+        assert all(t is not None and t.error is None for t in burst)
         driver.check()
     finally:
         driver.close()
