@@ -21,6 +21,8 @@ from reference_server.engine import (
     TextDelta,
 )
 
+from ._stats import ms
+
 REQUEST_TIMEOUT_S = 300.0
 MAX_REQUESTS_PER_WORKER = 100_000
 LOAD_TIMEOUT_S = 180.0
@@ -89,9 +91,9 @@ async def closed_loop(
     elapsed = time.perf_counter() - start
     return {
         "tok_s": sum(o.tokens for o in outcomes) / elapsed,
-        "ttft_p50_ms": _ms(percentile([o.ttft_s for o in outcomes if o.ttft_s], 50)),
-        "ttft_p95_ms": _ms(percentile([o.ttft_s for o in outcomes if o.ttft_s], 95)),
-        "itl_p95_ms": _ms(percentile([gap for o in outcomes for _, gap in o.itl], 95)),
+        "ttft_p50_ms": ms(percentile([o.ttft_s for o in outcomes if o.ttft_s], 50)),
+        "ttft_p95_ms": ms(percentile([o.ttft_s for o in outcomes if o.ttft_s], 95)),
+        "itl_p95_ms": ms(percentile([gap for o in outcomes for _, gap in o.itl], 95)),
         "requests": len(outcomes),
     }
 
@@ -129,17 +131,13 @@ async def prefill_beside_decoding(
     during = [gap for o in live for at, gap in o.itl if arrived < at <= prefilled + AFTER_S]
     before, while_ = percentile(calm, 95), percentile(during, 95)
     return {
-        "itl_p95_before_ms": _ms(before),
-        "itl_p95_during_ms": _ms(while_),
+        "itl_p95_before_ms": ms(before),
+        "itl_p95_during_ms": ms(while_),
         "ratio": while_ / before if before and while_ else None,
-        "itl_max_during_ms": _ms(max(during)) if during else None,
+        "itl_max_during_ms": ms(max(during)) if during else None,
         "long_prompt_tokens": len(long_prompt),
-        "long_prompt_ttft_ms": _ms(newcomer.ttft_s),
+        "long_prompt_ttft_ms": ms(newcomer.ttft_s),
     }
-
-
-def _ms(value: float | None) -> float | None:
-    return None if value is None else value * 1000.0
 
 
 async def determinism(

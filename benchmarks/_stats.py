@@ -45,3 +45,8 @@ def ratios(medians: Mapping[str, float | None], metric: str) -> dict[str, float 
         return {k: (v / best if k in present else None) for k, v in medians.items()}
     best = max(present.values())
     return {k: (best / v if k in present else None) for k, v in medians.items()}
+
+
+def ms(seconds: float | None) -> float | None:
+    """Seconds as milliseconds; None stays None (no sample)."""
+    return None if seconds is None else seconds * 1000.0

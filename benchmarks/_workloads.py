@@ -19,6 +19,7 @@ from inferno.urls import server_root
 from ._client import Outcome, decode_rate, timed_request, timed_stream
 from ._plan import Plan
 from ._rawhttp import RawConnection
+from ._stats import ms
 
 SHED_BACKOFF_S = 0.2
 MAX_ERROR_SAMPLES = 5
@@ -97,10 +98,6 @@ def _e2e_rate(outcome: Outcome) -> float | None:
     return outcome.output_tokens / outcome.e2e_s
 
 
-def _ms(value: float | None) -> float | None:
-    return None if value is None else value * 1000.0
-
-
 async def overhead(target: Target, chat: bool) -> Metrics:
     plan = target.plan
     concurrency = plan.overhead_concurrency
@@ -133,8 +130,8 @@ async def overhead(target: Target, chat: bool) -> Metrics:
     errors, shed = target.note(one)
     latencies = [o.latency_s for o in one if o.ok]
     metrics["one_token_kind"] = "chat" if chat else "completion"
-    metrics["one_token_p50_ms"] = _ms(percentile(latencies, 50))
-    metrics["one_token_p99_ms"] = _ms(percentile(latencies, 99))
+    metrics["one_token_p50_ms"] = ms(percentile(latencies, 50))
+    metrics["one_token_p99_ms"] = ms(percentile(latencies, 99))
     metrics["one_token_errors"] = errors + shed
     return metrics
 
@@ -151,10 +148,10 @@ async def single_stream(target: Target) -> Metrics:
     errors, _shed = target.note(runs)
     good = [o for o in runs if o.ok]
     return {
-        "single_ttft_ms": _ms(percentile([o.ttft_s for o in good], 50)),
+        "single_ttft_ms": ms(percentile([o.ttft_s for o in good], 50)),
         "single_decode_tok_s": percentile([decode_rate(o) for o in good], 50),
         # Robust where tokens arrive in bursts (decode then looks near-infinite): whole stream.
-        "single_e2e_ms": _ms(percentile([o.e2e_s for o in good], 50)),
+        "single_e2e_ms": ms(percentile([o.e2e_s for o in good], 50)),
         "single_e2e_tok_s": percentile([_e2e_rate(o) for o in good], 50),
         "single_output_tokens": percentile([o.output_tokens for o in good], 50),
         "single_errors": errors,
@@ -173,16 +170,21 @@ async def concurrency_levels(target: Target) -> Metrics:
     for level in plan.levels:
         outcomes, elapsed = await target.closed_loop(level, plan.level_s, send)
         errors, shed = target.note(outcomes)
-        good = [o for o in outcomes if o.ok]
-        m = f"c{level}_"
-        metrics[m + "agg_tok_s"] = sum(o.output_tokens for o in good) / elapsed
-        metrics[m + "ttft_p50_ms"] = _ms(percentile([o.ttft_s for o in good], 50))
-        metrics[m + "ttft_p95_ms"] = _ms(percentile([o.ttft_s for o in good], 95))
-        metrics[m + "itl_p95_ms"] = _ms(percentile([x for o in good for x in o.itl_s], 95))
-        metrics[m + "requests"] = len(good)
-        metrics[m + "errors"] = errors
-        metrics[m + "shed"] = shed
+        figures = {**stream_figures(outcomes, elapsed), "errors": errors, "shed": shed}
+        metrics.update({f"c{level}_{name}": value for name, value in figures.items()})
     return metrics
+
+
+def stream_figures(outcomes: list[Outcome], elapsed: float) -> Metrics:
+    """Output tok/s, TTFT p50/p95, ITL p95 and the count of the closed loop's good streams."""
+    good = [o for o in outcomes if o.ok]
+    return {
+        "agg_tok_s": sum(o.output_tokens for o in good) / elapsed,
+        "ttft_p50_ms": ms(percentile([o.ttft_s for o in good], 50)),
+        "ttft_p95_ms": ms(percentile([o.ttft_s for o in good], 95)),
+        "itl_p95_ms": ms(percentile([x for o in good for x in o.itl_s], 95)),
+        "requests": len(good),
+    }
 
 
 async def embeddings(target: Target) -> Metrics:

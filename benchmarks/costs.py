@@ -29,14 +29,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from inferno.stats import percentile
-
 from . import _inprocess, _machine, _model
 from ._client import timed_stream
 from ._library import CANDIDATE_PROMPTS
 from ._plan import Plan
 from ._server import peer_server, pick_port
-from ._workloads import Target, overhead
+from ._workloads import Target, overhead, stream_figures
 
 STREAMS = (1, 8)
 CHECKED_PROMPTS, CHECK_TOKENS, CHECK_SUFFIX = 4, 128, "as the story goes"
@@ -173,18 +171,9 @@ async def _http_streams(target: Target, streams: int, duration_s: float) -> dict
 
     outcomes, elapsed = await target.closed_loop(streams, duration_s, send)
     target.note(outcomes)
-    good = [o for o in outcomes if o.ok]
-    return {
-        "tok_s": sum(o.output_tokens for o in good) / elapsed,
-        "ttft_p50_ms": _ms(percentile([o.ttft_s for o in good], 50)),
-        "ttft_p95_ms": _ms(percentile([o.ttft_s for o in good], 95)),
-        "itl_p95_ms": _ms(percentile([x for o in good for x in o.itl_s], 95)),
-        "requests": len(good),
-    }
-
-
-def _ms(value: float | None) -> float | None:
-    return None if value is None else value * 1000.0
+    figures = stream_figures(outcomes, elapsed)
+    figures["tok_s"] = figures.pop("agg_tok_s")  # the in-process variants' name
+    return figures
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:

@@ -35,6 +35,16 @@ def _busy(driver: EngineDriver) -> None:
     assert driver.engine.queued == 1 and driver.engine.running == 3
 
 
+def _start_decoding(driver: EngineDriver, prompt: str, max_tokens: int) -> Tracked:
+    """A request stepped until it decodes (its first token read)."""
+    tracked = driver.submit(prompt, max_tokens)
+    assert tracked is not None
+    while not tracked.events:
+        driver.step()
+        driver.read(tracked, 1)
+    return tracked
+
+
 def _cached_tokens(tracked: Tracked) -> int:
     done = [e for e in tracked.events if isinstance(e, GenerationDone)]
     assert len(done) == 1, tracked.events
@@ -168,11 +178,7 @@ def test_a_long_prompt_is_prefilled_in_chunks_while_others_decode(chunk: int) ->
     backend.ends = False
     driver = EngineDriver(backend, stream_buffer=64)
     try:
-        decoding = driver.submit("ab", 60)
-        assert decoding is not None
-        while not decoding.events:
-            driver.step()
-            driver.read(decoding, 1)
+        _start_decoding(driver, "ab", 60)
         backend.calls.clear()
         long = driver.submit("x" * 70, 1)
         assert long is not None
@@ -241,11 +247,7 @@ def test_short_prompts_arriving_together_start_in_one_step_beside_decoding() -> 
     backend.ends = False
     driver = EngineDriver(backend, stream_buffer=64, max_queue=8)
     try:
-        decoding = driver.submit("ab", 40)
-        assert decoding is not None
-        while not decoding.events:
-            driver.step()
-            driver.read(decoding, 1)
+        _start_decoding(driver, "ab", 40)
         backend.calls.clear()
         burst = [driver.submit(f"question {i} of three", 1) for i in range(3)]
         driver.step()
