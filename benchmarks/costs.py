@@ -4,13 +4,14 @@
 
 In-process (the engine as the server builds it, no HTTP), each variant switches off one thing
 from the engine with every determinism cost paid: the padding row of one-token steps, the
-prompt's last token decoded in a step of its own, llama.cpp's sampler chain for greedy
-requests, and the hand-off of events from the engine thread to the event loop. Each reports
-closed-loop tok/s and TTFT at 1 and 8 streams, and the two determinism checks: `repeat` (a
-temperature-0 request twice in a row gives the same text; the second finds its prompt cached)
-and `batch` (the same text alone as started beside others). Then the HTTP path: a real server
-with the defaults, the same streams over HTTP, `/v1/models` req/s and the 1-token latency.
-Last, a long prompt arriving while 7 streams decode, at each prefill budget in `--prefill`.
+logits kept for each prompt's last token (an exact repeat starts from them instead of
+decoding that token again), llama.cpp's sampler chain for greedy requests, and the hand-off of
+events from the engine thread to the event loop. Each reports closed-loop tok/s and TTFT at 1
+and 8 streams, and the two determinism checks: `repeat` (a temperature-0 request twice in a
+row gives the same text; the second finds its prompt cached) and `batch` (the same text alone
+as started beside others). Then the HTTP path: a real server with the defaults, the same
+streams over HTTP, `/v1/models` req/s and the 1-token latency. Last, a long prompt arriving
+while 7 streams decode, at each prefill budget in `--prefill`.
 
 These switches are benchmark options only; what the server offers is in `docs/performance.md`.
 """
@@ -46,7 +47,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 class Variant:
     name: str
     pad: bool = True  # the padding row, where the load probe finds one-row steps differ
-    prompt_end: bool = True  # an exact repeat decodes its prompt's last step again, where needed
+    kept_logits: bool = True  # an exact repeat starts from its prompt's kept last logits
     chain: bool = True  # greedy through llama.cpp's sampler chain (False: argmax of the row)
     threaded: bool = True  # the engine thread hands events to the loop (False: stepped inline)
     prefill_chunk: int = 0  # prompt tokens a step may carry beside decoding ones (0: n_batch)
@@ -57,7 +58,7 @@ ALL_ON = Variant("every cost paid")
 VARIANTS = (
     ALL_ON,
     dataclasses.replace(ALL_ON, name="without the padding row", pad=False),
-    dataclasses.replace(ALL_ON, name="without the prompt-end replay", prompt_end=False),
+    dataclasses.replace(ALL_ON, name="without the kept prompt logits", kept_logits=False),
     dataclasses.replace(ALL_ON, name="without the sampler chain (argmax)", chain=False),
     dataclasses.replace(ALL_ON, name="without the hand-off (stepped inline)", threaded=False),
     dataclasses.replace(ALL_ON, name="with flash attention", flash_attention=True),
@@ -81,8 +82,8 @@ def loader(path: Path, args: argparse.Namespace, variant: Variant) -> Callable[[
     def load() -> Any:
         backend = LlamaBackend(options)
         backend.greedy_argmax = not variant.chain
-        if not variant.prompt_end:
-            backend.facts = dataclasses.replace(backend.facts, prompt_end_differs=False)
+        if not variant.kept_logits:
+            backend.facts = dataclasses.replace(backend.facts, keeps_prompt_logits=False)
         return backend
 
     return load
@@ -93,11 +94,10 @@ def measure_variant(
 ) -> dict[str, Any]:
     async def work(engine: Any) -> dict[str, Any]:
         prompts = [tuple(engine.tokenize(p)) for p in CANDIDATE_PROMPTS]
-        backend = engine._backend  # the probes' answers, for the record
+        backend = engine._backend  # the load probe's answer, for the record
         result: dict[str, Any] = {
             "single_rows_differ": backend.single_rows_differ,
             "pads": backend.pad_single_rows,
-            "prompt_end_differs": backend.facts.prompt_end_differs,
         }
         await _inprocess.one(engine, tuple(engine.tokenize("Hello")), 4)  # warm-up
         for streams in STREAMS:
@@ -254,11 +254,7 @@ def render(results: dict[str, Any]) -> str:
             f"connections; 1-token completion p50 {_fmt(_median(http, 'one_token_p50_ms'), 2)} ms.",
         ]
     first = next(iter(results["variants"].values()))[0]
-    lines += [
-        "",
-        f"Load probes: one-row steps differ: {first['single_rows_differ']}; the prompt's last "
-        f"token differs by its step: {first['prompt_end_differs']}.",
-    ]
+    lines += ["", f"Load probe: one-row steps differ: {first['single_rows_differ']}."]
     if results["prefill"]:
         lines += [
             "",

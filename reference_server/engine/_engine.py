@@ -15,15 +15,10 @@ from ._embeddings import EmbedJob, EmbedPacer, embed_slice, plan_slice, settle
 from ._recovery import MAX_RESTARTS, RESTART_WINDOW_S, RestartBudget, clean_backend
 from ._scheduler import CANCELLED, COMPLETED, FAILED, Scheduler
 from ._sequence import Job
+from ._step_counts import StepCounts
 from ._stream import EngineStream
 from .backend import Backend, BackendLoader, ModelFacts
-from .base import (
-    BATCH_TOKEN_BUCKETS,
-    EngineFailed,
-    EngineNotReady,
-    EngineStats,
-    QueueFull,
-)
+from .base import EngineFailed, EngineNotReady, EngineStats, QueueFull
 from .types import GenerationRequest
 
 log = logging.getLogger("reference_server.engine")
@@ -199,10 +194,7 @@ class BatchingEngine:
 
     def stats(self) -> EngineStats:
         scheduler = self._scheduler
-        if scheduler is None:
-            buckets = (0,) * (len(BATCH_TOKEN_BUCKETS) + 1)
-            return EngineStats(0, self._parallel, 0, 0, 0, buckets, 0)
-        return scheduler.stats()
+        return scheduler.stats() if scheduler else StepCounts().stats(0, self._parallel)
 
     # -- requests (event loop side) ------------------------------------------------------------
 
@@ -349,12 +341,16 @@ class BatchingEngine:
         for job in self._in_hand:
             scheduler.admit(job)
         self._in_hand = []
+        # Requests whose whole prompt was cached have a first token before the step: it goes
+        # out now (a first event is never held back), not after the step.
+        resumed = scheduler.start_cached()
+        if resumed:
+            self._waker.add(scheduler.take_woken())
+            self._waker.flush(now=time.monotonic())
         started = self._pacer.clock()
         worked = scheduler.step()
         self._pacer.stepped(self._pacer.clock() - started if worked else None)
-        if scheduler.woken:
-            self._waker.add(scheduler.woken)
-            scheduler.woken = set()
+        self._waker.add(scheduler.take_woken())
         embeds = self._embeds_in_hand
         chosen = plan_slice(embeds, self._pacer, generating=bool(scheduler.jobs)) if embeds else []
         # Tokens decoded go out before a slice is embedded, not after it.
@@ -363,7 +359,7 @@ class BatchingEngine:
             assert self._backend is not None
             embed_slice(self._backend, embeds, chosen, self._pacer)
             self._embeds_in_hand = [job for job in embeds if not job.ended]
-        return worked or bool(embeds)
+        return worked or resumed or bool(embeds)
 
     def _recover(self, scheduler: Scheduler, exc: Exception) -> None:
         """Fails everything the engine held or had queued, then restarts on a clean backend."""

@@ -20,7 +20,14 @@ from . import _probes
 from ._load_log import capture_errors, reason
 from ._sampling import GreedySampler, SamplerChain, is_plain_greedy, token_logprob
 from ._vocab import Vocabulary, read_metadata
-from .backend import KvCacheFull, ModelFacts, SequenceSampler, StepBatch, window_holds
+from .backend import (
+    KvCacheFull,
+    Logits,
+    ModelFacts,
+    SequenceSampler,
+    StepBatch,
+    window_holds,
+)
 from .types import SamplingParams, TokenLogprob
 
 DEFAULT_PARALLEL = 4  # llama-server's default number of slots
@@ -118,11 +125,9 @@ class LlamaBackend:
         self.pad_single_rows = False
         token = self.vocab.bos if self.vocab.bos >= 0 else 0
         self.single_rows_differ = _probes.single_rows_differ(
-            self._decode_probe, self._logits, self.forget, token, self._pad_seq
+            self._decode_probe, self.keep_logits, self.forget, token, self._pad_seq
         )
         self.pad_single_rows = options.batch_invariant and self.single_rows_differ
-        # Any text does: a chunk of it is decoded both ways.
-        sample = self.vocab.tokenize(" ".join(map(str, range(400))), add_bos=True, special=False)
         self.facts = ModelFacts(
             n_ctx=min(n_ctx, int(llama_cpp.llama_n_ctx_seq(self._ctx))),
             n_vocab=self.vocab.n_vocab,
@@ -132,9 +137,6 @@ class LlamaBackend:
             bos_text=self.vocab.text_of(self.vocab.bos),
             eos_text=self.vocab.text_of(self.vocab.eos),
             metadata=self.metadata,
-            prompt_end_differs=_probes.prompt_end_differs(
-                self.decode, self._logits, self.forget, sample, n_batch
-            ),
             prefill_chunk=max(0, options.prefill_chunk),
         )
 
@@ -225,13 +227,16 @@ class LlamaBackend:
     def _decode_probe(self, batch: StepBatch) -> None:
         _decode(self._llama_cpp, self._ctx, _native_batch(self._llama_cpp, batch), batch.size)
 
-    def _logits(self, row: int) -> np.ndarray:
+    def _row(self, row: int) -> np.ndarray:
         logits = self._llama_cpp.llama_get_logits_ith(self._ctx, row)
-        return np.ctypeslib.as_array(logits, shape=(self.vocab.n_vocab,)).copy()
+        return np.ctypeslib.as_array(logits, shape=(self.vocab.n_vocab,))
 
-    def logprob(self, row: int, token: int, top_n: int) -> TokenLogprob:
-        logits = self._llama_cpp.llama_get_logits_ith(self._ctx, row)
-        return token_logprob(logits, self.vocab.n_vocab, token, top_n, self.vocab.piece)
+    def keep_logits(self, row: int) -> np.ndarray:
+        return self._row(row).copy()
+
+    def logprob(self, row: Logits, token: int, top_n: int) -> TokenLogprob:
+        logits = self._row(row) if isinstance(row, int) else row
+        return token_logprob(logits, token, top_n, self.vocab.piece)
 
     def forget(self, seq: int, start: int = 0) -> bool:
         # The window is checked before anything is removed (see window_holds).

@@ -1,4 +1,8 @@
-"""Per-sequence llama.cpp sampler chains, and logprobs read from one logits row."""
+"""Per-sequence llama.cpp sampler chains, and logprobs read from one logits row.
+
+A row is either one of the last step's (an index into the context's logits) or a copy kept
+from an earlier step (an array: the logits of a cached prompt's last token).
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,13 @@ from typing import Any
 
 import numpy as np
 
+from .backend import Logits
 from .types import SamplingParams, TokenLogprob, TopLogprob
 
 # How far back repeat/frequency/presence penalties look (llama-cpp-python's default).
 PENALTY_LAST_N = 64
+# llama_token_data as numpy lays it out: a candidate array filled without a Python loop.
+_TOKEN_DATA = np.dtype([("id", np.int32), ("logit", np.float32), ("p", np.float32)])
 
 
 class SamplerChain:
@@ -41,8 +48,27 @@ class SamplerChain:
             raise ValueError("llama.cpp refused a sampler (an invalid grammar?)")
         self._llama_cpp.llama_sampler_chain_add(self._chain, stage)
 
-    def sample(self, row: int) -> int:
-        return int(self._llama_cpp.llama_sampler_sample(self._chain, self._ctx, row))
+    def sample(self, row: Logits) -> int:
+        llama_cpp = self._llama_cpp
+        if isinstance(row, int):
+            return int(llama_cpp.llama_sampler_sample(self._chain, self._ctx, row))
+        # What llama_sampler_sample does with a context's row: every token as a candidate,
+        # the chain applied, the choice accepted (so penalties and grammar see it).
+        candidates = np.zeros(len(row), dtype=_TOKEN_DATA)
+        candidates["id"] = np.arange(len(row), dtype=np.int32)
+        candidates["logit"] = row
+        array = llama_cpp.llama_token_data_array(
+            data=candidates.ctypes.data_as(ctypes.POINTER(llama_cpp.llama_token_data)),
+            size=len(row),
+            selected=-1,
+            sorted=False,
+        )
+        llama_cpp.llama_sampler_apply(self._chain, ctypes.byref(array))
+        if not 0 <= array.selected < array.size:
+            raise RuntimeError("llama.cpp's sampler chain selected no token")
+        token = int(array.data[array.selected].id)  # the chain may reorder the candidates
+        llama_cpp.llama_sampler_accept(self._chain, token)
+        return token
 
     def close(self) -> None:
         if self._chain is not None:
@@ -62,9 +88,10 @@ class GreedySampler:
         self._ctx = ctx
         self._n_vocab = n_vocab
 
-    def sample(self, row: int) -> int:
-        logits = self._logits_ith(self._ctx, row)
-        return int(np.ctypeslib.as_array(logits, shape=(self._n_vocab,)).argmax())
+    def sample(self, row: Logits) -> int:
+        if isinstance(row, int):
+            row = np.ctypeslib.as_array(self._logits_ith(self._ctx, row), shape=(self._n_vocab,))
+        return int(row.argmax())
 
     def close(self) -> None:
         pass
@@ -129,13 +156,10 @@ def _stages(
 
 
 def token_logprob(
-    logits_row: Any, n_vocab: int, token: int, top_n: int, piece: Callable[[int], bytes]
+    logits: np.ndarray, token: int, top_n: int, piece: Callable[[int], bytes]
 ) -> TokenLogprob:
     """The chosen token's logprob from the model's raw logits (before bias, penalties or
     grammar, as OpenAI reports them), with the `top_n` most likely alternatives."""
-    logits = np.ctypeslib.as_array(
-        ctypes.cast(logits_row, ctypes.POINTER(ctypes.c_float)), (n_vocab,)
-    )
     peak = float(logits.max())
     log_total = peak + float(np.log(np.exp(logits - peak, dtype=np.float64).sum()))
     top: tuple[TopLogprob, ...] = ()

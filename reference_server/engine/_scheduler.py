@@ -7,7 +7,6 @@ one `Backend.decode`; each sequence then samples from its own logits row with it
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import time
 from collections.abc import Callable, Sequence
@@ -15,8 +14,9 @@ from collections.abc import Callable, Sequence
 from ._channel import EventChannel
 from ._prefill import SHORT_PROMPT, PrefillPacer
 from ._sequence import Choice, Job, Phase, Slot, common_prefix
-from .backend import Backend, KvCacheFull, StepBatch
-from .base import BATCH_TOKEN_BUCKETS, EngineNotReady, EngineStats, StreamStalled
+from ._step_counts import StepCounts
+from .backend import Backend, KvCacheFull, Logits, StepBatch
+from .base import EngineNotReady, EngineStats, StreamStalled
 
 Item = tuple[Choice, Sequence[int], int, bool]  # choice, tokens, first position, wants logits
 
@@ -41,15 +41,12 @@ class Scheduler:
         self.slots = [Slot(i) for i in range(self.facts.n_seq)]
         self.jobs: list[Job] = []
         self.prefilling: list[Choice] = []
+        self.cached_starts: list[Choice] = []  # whole prompt cached: sampled before the step
         self.batch = StepBatch(self.facts.n_batch)
         self.prefill = PrefillPacer(self.facts.prefill_chunk)
         self.woken: set[EventChannel] = set()  # channels that got events since the last wake
         self._turn = 0
-        self.decode_steps = 0
-        self.prompt_tokens_evaluated = 0
-        self.prompt_tokens_reused = 0
-        self.batch_tokens_total = 0
-        self._batch_counts = [0] * (len(BATCH_TOKEN_BUCKETS) + 1)
+        self.counts = StepCounts()
 
     # -- admission -----------------------------------------------------------------------------
 
@@ -103,18 +100,26 @@ class Scheduler:
         elif leader is not None and leader.phase is Phase.PREFILL:
             choice.phase = Phase.FOLLOW
             leader.followers.append(choice)
+        elif leader is not None and leader.slot.prompt_logits is not None:
+            # The leader started from its cached prompt: so do its siblings.
+            if self._join(leader.slot, choice):
+                self.cached_starts.append(choice)
+            else:
+                self._place(choice)
         else:
             self._place(choice)
         return choice
 
     def _place(self, choice: Choice) -> None:
-        """Reuses the longest prefix of the prompt that this sequence's cache holds (at most all
-        but the last token, whose logits are needed), then prefills the rest.
+        """Reuses the longest prefix of the prompt that this sequence's cache holds, then
+        prefills the rest.
 
-        Where a prompt's last token gets other logits depending on the step it is decoded in
-        (ModelFacts.prompt_end_differs), an exact repeat of the prompt these cells hold reuses
-        only what came before the step that ended it, and decodes that step's tokens again:
-        the same request then gives the same text whether its prompt was cached or not.
+        An exact repeat of the prompt these cells hold reuses them all and starts from the
+        logits kept for its last token: no step, and the same first token as the first time.
+        Otherwise at most all but the last token are reused (its logits are needed). A last
+        token decoded alone after its cached prompt may get other logits than inside its
+        prompt's chunk (up to ~1.0 on Gemma 3), so without the kept logits a repeated request
+        would not always give the same text.
 
         Only in place: a prefix is never copied from another sequence's cells, because llama.cpp
         would then place the new tokens' cells before the copied ones in its cache, and its
@@ -122,24 +127,55 @@ class Scheduler:
         same text (siblings of one request are the exception; they start together)."""
         prompt, slot = choice.job.prompt, choice.slot
         common = common_prefix(slot.cached, prompt)
-        reuse = min(common, len(prompt) - 1)
-        repeat = common >= len(prompt) and slot.prompt_len == len(prompt)
-        if repeat and self.facts.prompt_end_differs:
-            reuse = min(reuse, slot.tail_start)
-        slot.prompt_len = 0  # until this prompt is decoded
+        kept = slot.prompt_logits if slot.prompt_len == len(prompt) <= common else None
+        reuse = len(prompt) if kept is not None else min(common, len(prompt) - 1)
+        slot.forget_prompt()  # until this prompt is decoded, or found whole
         if not self.backend.forget(slot.seq_id, reuse):
             self.backend.forget(slot.seq_id, 0)
-            reuse = 0
+            reuse, kept = 0, None
         slot.cached = slot.cached[:reuse]
         choice.n_past = reuse
+        self.counts.prompt_tokens_reused += reuse
+        if kept is not None:
+            slot.prompt_len, slot.prompt_logits = reuse, kept
+            choice.phase = Phase.DECODE
+            self.cached_starts.append(choice)
+            return
         choice.phase = Phase.PREFILL
-        self.prompt_tokens_reused += reuse
         self.prefilling.append(choice)
+
+    def _join(self, source: Slot, follower: Choice) -> bool:
+        """A sibling shares the prompt cells of `source` (before anything may reuse them) and
+        starts from the same logits; False when those cells are no longer all there."""
+        prompt, target = follower.job.prompt, follower.slot
+        if not self.backend.share(source.seq_id, target.seq_id, len(prompt)):
+            return False
+        target.cached = list(prompt)
+        target.prompt_len, target.prompt_logits = source.prompt_len, source.prompt_logits
+        follower.n_past = len(prompt)
+        follower.phase = Phase.DECODE
+        return True
+
+    def start_cached(self) -> bool:
+        """Samples the first token of each choice whose whole prompt was found cached, from
+        its kept logits; False when there was none. Called before a step, so that those first
+        tokens need not wait for it."""
+        started = False
+        while self.cached_starts:  # a choice that ends at once may start the next one here
+            choice = self.cached_starts.pop(0)
+            if choice.job.done or choice.slot.choice is not choice:
+                continue
+            logits = choice.slot.prompt_logits
+            assert logits is not None
+            self._sample(choice, logits)
+            started = True
+        return started
 
     # -- one step ------------------------------------------------------------------------------
 
     def step(self) -> bool:
         """One decode step; False when there was nothing to decode."""
+        self.start_cached()  # their first tokens are what the step decodes
         now = time.monotonic()
         self._sweep(now)
         items = self._plan(now)
@@ -203,7 +239,7 @@ class Scheduler:
                 for job in {c.job for c, *_ in items}:
                     self._fail(job, exc, clear_cells=True)
                 return [], []
-            self._count_step(batch.size)
+            self.counts.stepped(batch.size)
             decoding = sum(1 for c, *_ in items if c.phase is not Phase.PREFILL)
             seconds = time.perf_counter() - started
             self.prefill.stepped(seconds, decoding, batch.size - decoding)
@@ -231,25 +267,19 @@ class Scheduler:
         if choice.phase is not Phase.PREFILL:
             self._sample(choice, row)
             return
-        self.prompt_tokens_evaluated += len(tokens)
+        self.counts.prompt_tokens_evaluated += len(tokens)
         if choice.n_past < len(choice.job.prompt):
             return
-        choice.slot.prompt_len = choice.n_past
-        choice.slot.tail_start = choice.n_past - len(tokens)
+        slot = choice.slot
+        slot.prompt_len = choice.n_past
+        if self.facts.keeps_prompt_logits:
+            slot.prompt_logits = self.backend.keep_logits(row)
         self.prefilling.remove(choice)
         choice.phase = Phase.DECODE
         followers, choice.followers = choice.followers, []
         joined = []
         for follower in followers:
-            # Siblings share the prompt's cells (before anything may reuse the leader's
-            # sequence) and sample the same logits row.
-            prompt = follower.job.prompt
-            if self.backend.share(choice.slot.seq_id, follower.slot.seq_id, len(prompt)):
-                follower.slot.cached = list(prompt)
-                follower.slot.prompt_len = choice.slot.prompt_len
-                follower.slot.tail_start = choice.slot.tail_start
-                follower.n_past = len(prompt)
-                follower.phase = Phase.DECODE
+            if self._join(slot, follower):
                 joined.append(follower)
             else:
                 self._place(follower)
@@ -258,7 +288,7 @@ class Scheduler:
                 return
             self._sample(member, row)
 
-    def _sample(self, choice: Choice, row: int) -> None:
+    def _sample(self, choice: Choice, row: Logits) -> None:
         job = choice.job
         try:
             token = choice.sampler.sample(row)
@@ -300,7 +330,7 @@ class Scheduler:
             choice.close()
             if clear_cells:
                 self.backend.forget(slot.seq_id, 0)
-                slot.cached = []
+                slot.empty()
             self._release(1)
         job.channel.close(error)
         job.done = True
@@ -332,7 +362,7 @@ class Scheduler:
         for slot in self.slots:
             if slot.choice is None and slot.cached:
                 self.backend.forget(slot.seq_id, 0)
-                slot.cached = []
+                slot.empty()
                 evicted = True
         return evicted
 
@@ -350,8 +380,9 @@ class Scheduler:
                 with contextlib.suppress(Exception):  # a broken sampler must not stop the rest
                     slot.choice.sampler.close()
                 slot.choice = None
-            slot.cached = []
+            slot.empty()
         self.prefilling = []
+        self.cached_starts = []
         for job in jobs:
             if not job.done:
                 job.channel.close(error)
@@ -362,6 +393,11 @@ class Scheduler:
 
     # -- numbers -------------------------------------------------------------------------------
 
+    def take_woken(self) -> set[EventChannel]:
+        """The channels that got events since the last call."""
+        woken, self.woken = self.woken, set()
+        return woken
+
     def wait_timeout(self) -> float | None:
         """Seconds until the next stall deadline (None: nothing is waiting on a reader)."""
         blocked = [j.blocked_since for j in self.jobs if j.blocked_since is not None]
@@ -369,23 +405,6 @@ class Scheduler:
             return None
         return max(0.0, min(blocked) + self.stall_timeout - time.monotonic()) + 0.01
 
-    def _count_step(self, tokens: int) -> None:
-        self.decode_steps += 1
-        self.batch_tokens_total += tokens
-        self._batch_counts[bisect.bisect_left(BATCH_TOKEN_BUCKETS, tokens)] += 1
-
     def stats(self) -> EngineStats:
         busy = sum(1 for s in self.slots if s.choice is not None)
-        cumulative, running = [], 0
-        for count in self._batch_counts:
-            running += count
-            cumulative.append(running)
-        return EngineStats(
-            busy_sequences=busy,
-            idle_sequences=len(self.slots) - busy,
-            decode_steps=self.decode_steps,
-            prompt_tokens_evaluated=self.prompt_tokens_evaluated,
-            prompt_tokens_reused=self.prompt_tokens_reused,
-            batch_token_buckets=tuple(cumulative),
-            batch_tokens_total=self.batch_tokens_total,
-        )
+        return self.counts.stats(busy, len(self.slots) - busy)

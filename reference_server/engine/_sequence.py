@@ -8,9 +8,11 @@ import random
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ._channel import EventChannel
 from ._text import TextAssembler
-from .backend import Backend, SequenceSampler
+from .backend import Backend, Logits, SequenceSampler
 from .types import (
     ChoiceFinished,
     GenerationDone,
@@ -70,10 +72,18 @@ class Slot:
     cached: list[int] = field(default_factory=list)
     choice: Choice | None = None
     last_used: float = 0.0
-    # The prompt whose generation these cells hold (its length, 0: none) and the position
-    # where the step that decoded its last token began: what an exact repeat decodes again.
+    # The prompt whose generation these cells hold (its length, 0: none) and the logits of its
+    # last token (None: not kept): an exact repeat starts from them without decoding anything.
     prompt_len: int = 0
-    tail_start: int = 0
+    prompt_logits: np.ndarray | None = None
+
+    def forget_prompt(self) -> None:
+        self.prompt_len, self.prompt_logits = 0, None
+
+    def empty(self) -> None:
+        """After its cells were dropped."""
+        self.cached = []
+        self.forget_prompt()
 
 
 @dataclass(eq=False)
@@ -93,7 +103,7 @@ class Choice:
     def __post_init__(self) -> None:
         self.assembler = TextAssembler(self.job.request.params.stop)
 
-    def accept(self, backend: Backend, token: int, row: int) -> str | None:
+    def accept(self, backend: Backend, token: int, row: Logits) -> str | None:
         """Applies one sampled token; returns the finish reason once the choice has ended."""
         job = self.job
         if backend.is_end_of_generation(token):

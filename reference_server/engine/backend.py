@@ -43,10 +43,10 @@ class ModelFacts:
     bos_text: str
     eos_text: str
     metadata: Mapping[str, str] = field(default_factory=dict)
-    # A prompt's last token gets other logits depending on the step it is decoded in (the
-    # probe at load): an exact repeat then decodes again the step that ended the prompt the
-    # first time (Scheduler._place), so that it gives the same text.
-    prompt_end_differs: bool = True
+    # Each sequence keeps the logits of its prompt's last token (`Backend.keep_logits`), so
+    # that an exact repeat of the prompt starts from them without a step and gives the same
+    # text (Scheduler._place). False only to measure what that buys (benchmarks.costs).
+    keeps_prompt_logits: bool = True
     # Prompt tokens a step may carry beside sequences that are decoding; 0: about one decode
     # step's worth, measured as it runs (engine/_prefill.py).
     prefill_chunk: int = 0
@@ -90,11 +90,15 @@ class StepBatch:
         return end - 1
 
 
+# Where a token's logits are: a row of the last step, or a copy kept from an earlier one.
+Logits = int | np.ndarray
+
+
 class SequenceSampler(Protocol):
     """One sequence's sampler chain: its own seed, penalties, grammar state."""
 
-    def sample(self, row: int) -> int:
-        """Samples from the logits of `row` of the last step and accepts the token."""
+    def sample(self, row: Logits) -> int:
+        """Samples from the logits of `row` and accepts the token."""
         ...
 
     def close(self) -> None: ...
@@ -129,7 +133,11 @@ class Backend(Protocol):
         """One llama_decode. Raises KvCacheFull, or any other error for a failed step."""
         ...
 
-    def logprob(self, row: int, token: int, top_n: int) -> TokenLogprob:
+    def keep_logits(self, row: int) -> np.ndarray:
+        """A copy of the logits of `row` of the last step, for a later `sample` or `logprob`."""
+        ...
+
+    def logprob(self, row: Logits, token: int, top_n: int) -> TokenLogprob:
         """The model's (unbiased) logprob of `token` at `row`, with the `top_n` likeliest."""
         ...
 

@@ -18,7 +18,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from reference_server.engine.backend import KvCacheFull, ModelFacts, StepBatch, window_holds
+import numpy as np
+
+from reference_server.engine.backend import (
+    KvCacheFull,
+    Logits,
+    ModelFacts,
+    StepBatch,
+    window_holds,
+)
 from reference_server.engine.types import SamplingParams, TokenLogprob
 
 BOS, EOS, FIRST_TEXT_TOKEN = 1, 2, 3
@@ -39,7 +47,7 @@ class FakeSampler:
         self._backend = backend
         self._seed = seed
 
-    def sample(self, row: int) -> int:
+    def sample(self, row: Logits) -> int:
         return self._backend.sample(row, self._seed)
 
     def close(self) -> None:
@@ -55,7 +63,7 @@ class FakeBackend:
         n_batch: int = 12,
         window: int = 0,
         capacity: int | None = None,
-        prompt_end_differs: bool = True,
+        keeps_prompt_logits: bool = True,
         prefill_chunk: int = 0,
     ) -> None:
         self.facts = ModelFacts(
@@ -66,7 +74,7 @@ class FakeBackend:
             n_batch=n_batch,
             bos_text="<s>",
             eos_text="</s>",
-            prompt_end_differs=prompt_end_differs,
+            keeps_prompt_logits=keeps_prompt_logits,
             prefill_chunk=prefill_chunk,
         )
         self.window = window
@@ -99,7 +107,15 @@ class FakeBackend:
     def is_end_of_generation(self, token: int) -> bool:
         return token == EOS
 
-    def logprob(self, row: int, token: int, top_n: int) -> TokenLogprob:
+    def keep_logits(self, row: int) -> np.ndarray:
+        """The fake's logits are what it samples from: the output's position and token."""
+        if row not in self.outputs:
+            self.violations.append(f"kept row {row}, which the last step did not output")
+            return np.array([-1, EOS])
+        _, position, token = self.outputs[row]
+        return np.array([position, token])
+
+    def logprob(self, row: Logits, token: int, top_n: int) -> TokenLogprob:
         return TokenLogprob(self.token_piece(token).decode(), tuple(self.token_piece(token)), -1.0)
 
     def open_sampler(
@@ -113,11 +129,14 @@ class FakeBackend:
         self.open_samplers += 1
         return FakeSampler(self, seed)
 
-    def sample(self, row: int, seed: int) -> int:
-        if row not in self.outputs:
+    def sample(self, row: Logits, seed: int) -> int:
+        if not isinstance(row, int):
+            position, token = (int(x) for x in row)
+        elif row in self.outputs:
+            _, position, token = self.outputs[row]
+        else:
             self.violations.append(f"sampled row {row}, which the last step did not output")
             return EOS
-        _, position, token = self.outputs[row]
         mixed = (token * 7 + position * 3 + seed) % 1000
         if mixed % END_EVERY == 0 and self.ends:
             return EOS

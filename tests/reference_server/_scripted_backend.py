@@ -38,7 +38,7 @@ from typing import Any
 
 from reference_server.config import ModelConfig, ServerConfig
 from reference_server.engine import BatchingEngine, LlamaBackend, SamplingParams
-from reference_server.engine.backend import KvCacheFull, StepBatch
+from reference_server.engine.backend import KvCacheFull, Logits, StepBatch
 from reference_server.registry import llama_options
 
 FAIL_NOW, FAIL_LATER, FAIL_DECODE = "FAIL_NOW", "FAIL_LATER", "FAIL_DECODE"
@@ -111,7 +111,7 @@ class _ScriptedSampler:
         self._script = script
         self._log_fd = log_fd
 
-    def sample(self, row: int) -> int:
+    def sample(self, row: Logits) -> int:
         token = self._inner.sample(row)
         script = self._script
         script.tokens += 1
@@ -197,7 +197,10 @@ class ScriptedBackend:
                         other.prefill_delay = 0.0
         self._inner.decode(batch)
 
-    def logprob(self, row: int, token: int, top_n: int) -> Any:
+    def keep_logits(self, row: int) -> Any:
+        return self._inner.keep_logits(row)
+
+    def logprob(self, row: Logits, token: int, top_n: int) -> Any:
         return self._inner.logprob(row, token, top_n)
 
     def forget(self, seq: int, start: int = 0) -> bool:

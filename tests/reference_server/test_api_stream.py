@@ -86,7 +86,7 @@ def test_chat_stream_text_equals_non_stream_text(http: httpx.Client, prompt: str
     chunks = stream_chat(http, messages=messages, max_tokens=40, stream_options=USAGE)
     assert chat_stream_text(chunks) == {0: whole["choices"][0]["message"]["content"]}
     assert finish_reasons(chunks) == {0: [whole["choices"][0]["finish_reason"]]}
-    assert same_usage(chunks[-1]["usage"], whole["usage"], whole["usage"]["prompt_tokens"] - 1)
+    assert same_usage(chunks[-1]["usage"], whole["usage"], whole["usage"]["prompt_tokens"])
 
 
 def test_chat_stream_with_n_finishes_every_choice_once(http: httpx.Client) -> None:
@@ -170,7 +170,7 @@ def test_completion_stream_text_equals_non_stream_text(http: httpx.Client, promp
     assert completion_stream_text(chunks) == expected
     assert finish_reasons(chunks) == {c["index"]: [c["finish_reason"]] for c in whole["choices"]}
     prompts = [prompt] if isinstance(prompt, str) else prompt
-    cached = sum(len(tokenize(p)) - 1 for p in prompts)
+    cached = sum(len(tokenize(p)) for p in prompts)
     assert chunks[-1]["choices"] == [] and same_usage(chunks[-1]["usage"], whole["usage"], cached)
     assert all(c["choices"] for c in chunks[:-1])
 
@@ -192,10 +192,9 @@ def test_completion_stream_echo_starts_with_the_prompt(http: httpx.Client) -> No
 
 
 def same_usage(repeated: dict, first: dict, cached: int) -> bool:
-    """Equal token counts; the repeated request found the first one's prompt cells cached: all
-    but the last token of each prompt (`cached`), or, where the load probe finds that the last
-    token's logits depend on its step, what the first request found cached (the repeat decodes
-    that step again, see Scheduler._place)."""
+    """Equal token counts; the repeated request found the first one's prompts whole in the
+    cache (`cached`: every token; each starts from the logits kept for its last token), or
+    where another sequence served it, what the first request found cached."""
     details = repeated.pop("prompt_tokens_details")
     first_cached = first.pop("prompt_tokens_details")["cached_tokens"]
     assert details["cached_tokens"] in (cached, first_cached), (details, repeated)

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from reference_server.engine import GenerationDone
+from reference_server.engine import GenerationDone, TextDelta
 from reference_server.engine._prefill import SHORT_PROMPT
 from reference_server.engine.backend import window_holds
 from reference_server.engine.base import EngineFailed, EngineNotReady
@@ -43,6 +43,15 @@ def _start_decoding(driver: EngineDriver, prompt: str, max_tokens: int) -> Track
         driver.step()
         driver.read(tracked, 1)
     return tracked
+
+
+def _texts(tracked: Tracked) -> list[str]:
+    """Each choice's text so far, by index."""
+    texts: dict[int, str] = {}
+    for event in tracked.events:
+        if isinstance(event, TextDelta):
+            texts[event.index] = texts.get(event.index, "") + event.text
+    return [texts[i] for i in sorted(texts)]
 
 
 def _cached_tokens(tracked: Tracked) -> int:
@@ -212,31 +221,55 @@ def test_a_prompt_alone_takes_whole_batches_whatever_the_chunk() -> None:
         driver.close()
 
 
-@pytest.mark.parametrize(("differs", "repeat_steps"), [(True, [15]), (False, [1])])
-def test_an_exact_repeat_decodes_again_the_step_that_ended_its_prompt(
-    differs: bool, repeat_steps: list[int]
-) -> None:
-    """Where the last token's logits depend on its step, a repeat reuses only the cells before
-    the step that ended the prompt (16 of 31 tokens here) and decodes that step again, the same
-    shape as the first time; elsewhere it reuses all but the last token."""
-    backend = FakeBackend(n_seq=1, n_ctx=64, n_batch=16, prompt_end_differs=differs)
+@pytest.mark.parametrize("kept", [True, False])
+def test_an_exact_repeat_starts_from_the_logits_kept_for_its_prompt(kept: bool) -> None:
+    """A repeat reuses every cell of its prompt and samples its first token from the logits
+    kept for the prompt's last token: the same first token, with no step before it. Without
+    them (a benchmark switch) it reuses all but the last token and decodes that one alone."""
+    backend = FakeBackend(n_seq=1, n_ctx=64, n_batch=16, keeps_prompt_logits=kept)
+    backend.ends = False
     driver = EngineDriver(backend)
     try:
-        first = driver.submit("z" * 30, 1)
+        first = driver.submit("z" * 30, 4)
         driver.drain()
-        first_steps = [size for kind, size in backend.calls if kind == "decode"]
-        assert first_steps == [16, 15], first_steps
+        assert first is not None
         backend.calls.clear()
-        again = driver.submit("z" * 30, 1)
+        again = driver.submit("z" * 30, 4)
+        assert again is not None
+        driver.step()  # one pass: the first token (if kept), then the step that decodes it
+        steps = [size for kind, size in backend.calls if kind == "decode"]
+        assert steps == [1], steps
+        driver.read(again, 10)
+        assert len(_texts(again)[0]) == (2 if kept else 1)
         driver.drain()
-        assert first is not None and again is not None
-        assert [size for kind, size in backend.calls if kind == "decode"] == repeat_steps
-        assert _cached_tokens(again) == 31 - repeat_steps[0]
+        assert _texts(again) == _texts(first)
+        assert _cached_tokens(again) == (31 if kept else 30)
         other = driver.submit("z" * 29 + "y", 1)  # the same but its last token: no repeat
         backend.calls.clear()
         driver.drain()
         assert [size for kind, size in backend.calls if kind == "decode"] == [1]
         assert other is not None and other.error is None
+        driver.check()
+    finally:
+        driver.close()
+
+
+def test_siblings_of_a_repeated_prompt_start_from_its_kept_logits() -> None:
+    backend = FakeBackend(n_seq=3, n_ctx=64, n_batch=16)
+    backend.ends = False
+    driver = EngineDriver(backend, stream_buffer=64)  # room for three first tokens
+    try:
+        first = driver.submit("w" * 20, 3)
+        driver.drain()
+        backend.calls.clear()
+        again = driver.submit("w" * 20, 3, n=3)
+        assert first is not None and again is not None
+        driver.step()  # three first tokens from the kept logits, then one step for the three
+        assert [size for kind, size in backend.calls if kind == "decode"] == [3]
+        driver.drain()
+        assert again.error is None and not backend.violations
+        assert _texts(again)[0] == _texts(first)[0]  # choice 0 has the first request's seed
+        assert _cached_tokens(again) == len(backend.tokenize("w" * 20, add_bos=True, special=False))
         driver.check()
     finally:
         driver.close()

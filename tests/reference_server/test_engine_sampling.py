@@ -1,5 +1,6 @@
 """Samplers on the real tiny model: the greedy fast path picks what llama.cpp's greedy chain
-picks, and only plain greedy requests take it."""
+picks, and only plain greedy requests take it; every sampler picks from kept logits what it
+picks from the step's row they were copied from."""
 
 from __future__ import annotations
 
@@ -64,6 +65,46 @@ def test_anything_beyond_plain_greedy_runs_the_chain(
         assert isinstance(sampler, SamplerChain)
     finally:
         sampler.close()
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        GREEDY,
+        SamplingParams(max_tokens=8, temperature=0.9, top_k=0, top_p=1.0, min_p=0.0),
+        SamplingParams(max_tokens=8, temperature=0.7, logit_bias=((5, 2.0), (7, -100.0))),
+        SamplingParams(max_tokens=8, temperature=0.0, repeat_penalty=1.3),
+        SamplingParams(max_tokens=8, temperature=0.0, grammar="root ::= [a-z ]+"),
+    ],
+)
+def test_kept_logits_sample_as_the_row_they_were_copied_from(
+    backend: LlamaBackend, params: SamplingParams
+) -> None:
+    """Two samplers with one seed walk the same text: one samples each step's row, the other a
+    copy of it (what a cached prompt's first token is sampled from)."""
+    from_row = backend.open_sampler(0, (), params, 11, lambda: False)
+    from_copy = backend.open_sampler(0, (), params, 11, lambda: False)
+    batch = StepBatch(64)
+    tokens = backend.tokenize("Once upon a time", add_bos=True, special=False)
+    backend.forget(0)
+    row = batch.add(tokens, 0, 0, output_last=True)
+    backend.decode(batch)
+    picked = []
+    try:
+        for position in range(len(tokens), len(tokens) + 24):
+            kept = backend.keep_logits(row)
+            token = from_row.sample(row)
+            assert from_copy.sample(kept) == token, f"after {picked}"
+            assert backend.logprob(kept, token, 3) == backend.logprob(row, token, 3)
+            picked.append(token)
+            batch.clear()
+            row = batch.add((token,), position, 0, output_last=True)
+            backend.decode(batch)
+    finally:
+        from_row.close()
+        from_copy.close()
+        backend.forget(0)
+    assert len(set(picked)) > 3, picked  # a real walk through the vocabulary, not one token
 
 
 def test_the_padding_row_is_paid_only_when_asked_for(backend: LlamaBackend) -> None:
