@@ -140,6 +140,32 @@ async def prefill_beside_decoding(
     }
 
 
+async def single_beside_idle_caches(
+    engine: BatchingEngine, texts: Sequence[str], tokens: int, repeats: int = 4
+) -> dict[str, float | None]:
+    """Decode tok/s of one stream with the other sequences empty, then after each of them left
+    a short cache (its prompt and `tokens` tokens), then a long one (its prompt 30 times and
+    `2 × tokens`). Each measured prompt ends in its own number: never a cached start."""
+    others = [tuple(engine.tokenize(t)) for t in texts[1 : engine.parallel]]
+
+    async def single() -> float | None:
+        rates = []
+        for i in range(repeats):
+            outcome = await one(engine, tuple(engine.tokenize(f"{texts[0]} ({i})")), tokens)
+            if outcome.itl:  # events may carry several tokens: tokens over the time they took
+                (last, _), (second, gap) = outcome.itl[-1], outcome.itl[0]
+                if last > second - gap:
+                    rates.append((outcome.tokens - 1) / (last - (second - gap)))
+        return percentile(rates, 50)
+
+    result = {"empty": await single()}
+    await asyncio.gather(*(one(engine, p, tokens) for p in others))
+    result["short_idle_caches"] = await single()
+    await asyncio.gather(*(one(engine, p * 30, 2 * tokens) for p in others))
+    result["long_idle_caches"] = await single()
+    return result
+
+
 async def determinism(
     engine: BatchingEngine, prompts: Sequence[Prompt], checked: int, tokens: int
 ) -> dict[str, bool]:

@@ -109,21 +109,23 @@ async def overhead(target: Target, chat: bool) -> Metrics:
         f"models_c{concurrency}_rps": sum(o.ok for o in models) / elapsed,
         f"models_c{concurrency}_errors": errors + shed,
     }
-    if chat:
-        path = target.v1 + "/chat/completions"
-        body = {
-            "model": target.model_id,
-            "messages": [{"role": "user", "content": target.prompts[0]}],
-            "max_tokens": 1,
-            **GREEDY,
-        }
-    else:  # a base model has no chat template: the same request as a completion
-        path, body = target.v1 + "/completions", target.completion(target.prompts[0], 1, False)
+
+    # Each prompt ends in its own number: a server that answers an exact repeat from a cache
+    # (the reference server keeps the logits of a prompt's last token) must still decode, as
+    # every other peer does, so the figure is the overhead of a request, not of a cache hit.
+    def one_token(index: int) -> tuple[str, dict[str, Any]]:
+        prompt = f"{target.prompts[0]} #{index}"
+        if not chat:  # a base model has no chat template: the same request as a completion
+            return target.v1 + "/completions", target.completion(prompt, 1, False)
+        messages = [{"role": "user", "content": prompt}]
+        body = {"model": target.model_id, "messages": messages, "max_tokens": 1, **GREEDY}
+        return target.v1 + "/chat/completions", body
+
     connection = target.connect()
     try:
         one = [
-            await timed_request(connection, "POST", path, body)
-            for _ in range(plan.one_token_requests)
+            await timed_request(connection, "POST", *one_token(i))
+            for i in range(plan.one_token_requests)
         ]
     finally:
         await connection.close()

@@ -11,7 +11,8 @@ and 8 streams, and the two determinism checks: `repeat` (a temperature-0 request
 row gives the same text; the second finds its prompt cached) and `batch` (the same text alone
 as started beside others). Then the HTTP path: a real server with the defaults, the same
 streams over HTTP, `/v1/models` req/s and the 1-token latency. Last, a long prompt arriving
-while 7 streams decode, at each prefill budget in `--prefill`.
+while 7 streams decode, at each prefill budget in `--prefill`, and one stream's decode speed
+as the other sequences leave idle caches in the shared KV cache.
 
 These switches are benchmark options only; what the server offers is in `docs/performance.md`.
 """
@@ -135,6 +136,17 @@ def measure_prefill(path: Path, args: argparse.Namespace, chunk: int) -> dict[st
     )
 
 
+def measure_idle_caches(path: Path, args: argparse.Namespace) -> dict[str, Any]:
+    async def work(engine: Any) -> dict[str, Any]:
+        return await _inprocess.single_beside_idle_caches(
+            engine, CANDIDATE_PROMPTS, 2 * args.tokens
+        )
+
+    return asyncio.run(
+        _inprocess.run_engine(loader(path, args, ALL_ON), work, threaded=True, parallel=8)
+    )
+
+
 def measure_http(path: Path, args: argparse.Namespace, model_id: str) -> dict[str, Any]:
     port = pick_port()
     command = [
@@ -185,9 +197,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     names = [v.name for v in VARIANTS] + ["HTTP (server defaults)"]
     rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     prefill: dict[int, list[dict[str, Any]]] = {chunk: [] for chunk in args.prefill}
+    idle: list[dict[str, Any]] = []
+    if args.idle_only:
+        rounds, names, prefill = {}, [], {}
     for r in range(args.rounds):
         # The order rotates each round, so a slow spell hits each variant in another place.
-        order = names[r % len(names) :] + names[: r % len(names)]
+        turn = r % max(1, len(names))
+        order = names[turn:] + names[:turn]
         for name in order:
             print(f"round {r + 1}/{args.rounds}: {name}", flush=True)
             if name in rounds and name.startswith("HTTP"):
@@ -195,9 +211,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 continue
             variant = next(v for v in VARIANTS if v.name == name)
             rounds[name].append(measure_variant(path, args, variant, checks=r == 0))
-        for chunk in args.prefill:
+        for chunk in prefill:
             print(f"round {r + 1}/{args.rounds}: long prompt, prefill budget {chunk}", flush=True)
             prefill[chunk].append(measure_prefill(path, args, chunk))
+        print(f"round {r + 1}/{args.rounds}: one stream beside idle caches", flush=True)
+        idle.append(measure_idle_caches(path, args))
     return {
         "command": " ".join(["python -m benchmarks.costs", *sys.argv[1:]]),
         "machine": _machine.describe(),
@@ -207,6 +225,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "minutes": round((time.monotonic() - started) / 60, 1),
         "variants": rounds,
         "prefill": {str(k): v for k, v in prefill.items()},
+        "idle_caches": idle,
     }
 
 
@@ -227,15 +246,18 @@ def _fmt(value: float | None, digits: int = 1) -> str:
 
 def render(results: dict[str, Any]) -> str:
     lines = [
-        f"`{results['command']}` ({len(next(iter(results['variants'].values())))} rounds, "
+        f"`{results['command']}` ({len(results['idle_caches'])} rounds, "
         f"{results['minutes']} min); model `{Path(results['model']['path']).name}`, n_ctx "
         f"{results['model']['n_ctx']}, {results['threads']} thread(s), {results['parallel']} "
         "sequences. Medians over rounds.",
-        "",
-        "| variant | c=1 tok/s | c=1 TTFT p50 ms | c=8 tok/s | c=8 TTFT p95 ms | c=8 ITL p95 ms "
-        "| repeat | batch |",
-        "|---|---|---|---|---|---|---|---|",
     ]
+    if results["variants"]:
+        lines += [
+            "",
+            "| variant | c=1 tok/s | c=1 TTFT p50 ms | c=8 tok/s | c=8 TTFT p95 ms "
+            "| c=8 ITL p95 ms | repeat | batch |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
     for name, runs in results["variants"].items():
         checks = runs[0].get("checks", {})
         lines.append(
@@ -253,8 +275,20 @@ def render(results: dict[str, Any]) -> str:
             f"HTTP: `/v1/models` {_fmt(_median(http, 'models_rps'), 0)} req/s at 16 "
             f"connections; 1-token completion p50 {_fmt(_median(http, 'one_token_p50_ms'), 2)} ms.",
         ]
-    first = next(iter(results["variants"].values()))[0]
-    lines += ["", f"Load probe: one-row steps differ: {first['single_rows_differ']}."]
+    if results["variants"]:
+        first = next(iter(results["variants"].values()))[0]
+        lines += ["", f"Load probe: one-row steps differ: {first['single_rows_differ']}."]
+    if results["idle_caches"]:
+        idle = results["idle_caches"]
+        lines += [
+            "",
+            "| one stream, decode tok/s | other sequences empty | 7 short idle caches "
+            "| 7 long idle caches |",
+            "|---|---|---|---|",
+            f"| every cost paid | {_fmt(_median(idle, 'empty'))} "
+            f"| {_fmt(_median(idle, 'short_idle_caches'))} "
+            f"| {_fmt(_median(idle, 'long_idle_caches'))} |",
+        ]
     if results["prefill"]:
         lines += [
             "",
@@ -294,10 +328,16 @@ def main(argv: list[str] | None = None) -> int:
         help="--prefill-chunk values for the long-prompt workload (0: the measured default; "
         "'' for none; default: 0,512,64)",
     )
+    parser.add_argument(
+        "--idle-only",
+        action="store_true",
+        help="only one stream beside idle caches (no variants, HTTP or long prompt)",
+    )
     parser.add_argument("--out", type=Path, default=None, help="results JSON")
     args = parser.parse_args(argv)
     results = run(args)
-    out = args.out or RESULTS / f"costs-{time.strftime('%Y-%m-%d')}-{Path(args.model).stem}.json"
+    kind = "idle-caches" if args.idle_only else "costs"
+    out = args.out or RESULTS / f"{kind}-{time.strftime('%Y-%m-%d')}-{Path(args.model).stem}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1) + "\n")
     print(render(results))

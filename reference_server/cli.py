@@ -161,8 +161,8 @@ def _build_parsers() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
         default=0,
         help="prompt tokens one decode step may carry while other sequences decode, so that a "
         "long prompt does not stall their streams (default: 0, about one decode step's worth, "
-        "measured as the server runs: their token gaps at most about double; a step with "
-        "nothing decoding takes --n-batch)",
+        "measured as the server runs: their token gaps at most about double; a prompt with "
+        "at most 32 tokens left goes whole, and a step with nothing decoding takes --n-batch)",
     )
     serve.add_argument(
         "--batch-invariant",

@@ -190,6 +190,8 @@ def test_costs_run_measures_every_variant_and_checks_determinism(tmp_path: Path)
     assert http["models_rps"] > 0 and http["one_token_p50_ms"] > 0 and not http["errors"]
     # With every determinism cost paid, the engine keeps its promise on the tiny model.
     assert variants["every cost paid"][0]["checks"] == {"repeat": True, "batch": True}
+    (idle,) = result["idle_caches"]
+    assert all(idle[state] > 0 for state in ("empty", "short_idle_caches", "long_idle_caches"))
     for budget in ("0", "16"):
         (prefill,) = result["prefill"][budget]
         assert prefill["itl_p95_before_ms"] > 0 and prefill["itl_p95_during_ms"] > 0
@@ -198,4 +200,5 @@ def test_costs_run_measures_every_variant_and_checks_determinism(tmp_path: Path)
         "| every cost paid |" in done.stdout
         and "| 16 |" in done.stdout
         and "| measured (default) |" in done.stdout
+        and "7 long idle caches |" in done.stdout
     )
