@@ -125,6 +125,19 @@ def test_legacy_logprobs_shape(http: httpx.Client) -> None:
         assert choice["text"][offset : offset + len(token)] == token
 
 
+def test_a_repeat_found_whole_in_the_cache_gives_the_same_tokens_and_logprobs(
+    http: httpx.Client,
+) -> None:
+    """The second request starts from the logits kept for its prompt's last token: its first
+    token, and the logprobs read from them, are those of the first request."""
+    prompt = "A prompt of its own, asked twice: what does the lighthouse keeper see?"
+    first = complete(http, prompt=prompt, max_tokens=6, logprobs=3, temperature=1.0, seed=9)
+    again = complete(http, prompt=prompt, max_tokens=6, logprobs=3, temperature=1.0, seed=9)
+    assert again["usage"]["prompt_tokens_details"] == {"cached_tokens": len(tokenize(prompt))}
+    assert again["choices"][0]["text"] == first["choices"][0]["text"]
+    assert again["choices"][0]["logprobs"] == first["choices"][0]["logprobs"]
+
+
 def test_legacy_logprobs_offsets_follow_echo(http: httpx.Client) -> None:
     body = complete(http, max_tokens=4, logprobs=1, echo=True)
     choice = body["choices"][0]
