@@ -69,7 +69,8 @@ def cell(data: dict[str, Any], peer: str, metric: str) -> str:
     return text
 
 
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """A Markdown table's lines."""
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     return lines + ["| " + " | ".join(row) + " |" for row in rows]
 
@@ -125,7 +126,9 @@ def markdown(result: dict[str, Any]) -> str:
         ]
         for p in peers
     ]
-    out += _table(["peer", f"/v1/models req/s (c={c})", "1-token p50 ms", "1-token p99 ms"], rows)
+    out += markdown_table(
+        ["peer", f"/v1/models req/s (c={c})", "1-token p50 ms", "1-token p99 ms"], rows
+    )
     out += ["", f"**Single stream**: {plan['single_tokens']}-token completion, temperature 0", ""]
     single = ("ttft_ms", "decode_tok_s", "e2e_ms", "e2e_tok_s")
     rows = [[p, *(cell(data, p, f"single_{m}") for m in single)] for p in peers]
@@ -135,7 +138,7 @@ def markdown(result: dict[str, Any]) -> str:
             ("generate()", "generate_"),
         ):
             rows.append([f"library: `{label}`", *(cell(data, LIBRARY, prefix + m) for m in single)])
-    out += _table(
+    out += markdown_table(
         ["peer", "TTFT ms", "decode tok/s", "whole stream ms", "whole stream tok/s"], rows
     )
     out += [
@@ -162,7 +165,7 @@ def markdown(result: dict[str, Any]) -> str:
                 ]
             )
     header = ["streams", "peer", "output tok/s", "TTFT p50 ms", "TTFT p95 ms", "ITL p95 ms"]
-    out += _table([*header, "errors / shed (max)"], rows)
+    out += markdown_table([*header, "errors / shed (max)"], rows)
     embed = [
         b
         for b in plan["embed_batches"]
@@ -171,7 +174,7 @@ def markdown(result: dict[str, Any]) -> str:
     if embed:
         out += ["", "**Embeddings**: inputs/s, one request at a time", ""]
         rows = [[p, *(cell(data, p, f"embed_b{b}_inputs_s") for b in embed)] for p in peers]
-        out += _table(["peer", *(f"batch {b}" for b in embed)], rows)
+        out += markdown_table(["peer", *(f"batch {b}" for b in embed)], rows)
     return "\n".join(out) + "\n"
 
 

@@ -35,6 +35,7 @@ from . import _inprocess, _machine, _model
 from ._client import timed_stream
 from ._library import CANDIDATE_PROMPTS
 from ._plan import Plan
+from ._report import markdown_table
 from ._server import peer_server, pick_port
 from ._workloads import Target, overhead, stream_figures
 
@@ -251,59 +252,62 @@ def render(results: dict[str, Any]) -> str:
         f"{results['model']['n_ctx']}, {results['threads']} thread(s), {results['parallel']} "
         "sequences. Medians over rounds.",
     ]
-    if results["variants"]:
-        lines += [
-            "",
-            "| variant | c=1 tok/s | c=1 TTFT p50 ms | c=8 tok/s | c=8 TTFT p95 ms "
-            "| c=8 ITL p95 ms | repeat | batch |",
-            "|---|---|---|---|---|---|---|---|",
+    variants = results["variants"]
+    if variants:
+        header = [
+            "variant", "c=1 tok/s", "c=1 TTFT p50 ms", "c=8 tok/s", "c=8 TTFT p95 ms",
+            "c=8 ITL p95 ms", "repeat", "batch",
+        ]  # fmt: skip
+        rows = [
+            [
+                name,
+                _fmt(_median(runs, "c1", "tok_s")),
+                _fmt(_median(runs, "c1", "ttft_p50_ms"), 2),
+                _fmt(_median(runs, "c8", "tok_s")),
+                _fmt(_median(runs, "c8", "ttft_p95_ms")),
+                _fmt(_median(runs, "c8", "itl_p95_ms")),
+                _check(runs[0].get("checks", {}).get("repeat")),
+                _check(runs[0].get("checks", {}).get("batch")),
+            ]
+            for name, runs in variants.items()
         ]
-    for name, runs in results["variants"].items():
-        checks = runs[0].get("checks", {})
-        lines.append(
-            f"| {name} | {_fmt(_median(runs, 'c1', 'tok_s'))} "
-            f"| {_fmt(_median(runs, 'c1', 'ttft_p50_ms'), 2)} "
-            f"| {_fmt(_median(runs, 'c8', 'tok_s'))} "
-            f"| {_fmt(_median(runs, 'c8', 'ttft_p95_ms'))} "
-            f"| {_fmt(_median(runs, 'c8', 'itl_p95_ms'))} "
-            f"| {_check(checks.get('repeat'))} | {_check(checks.get('batch'))} |"
-        )
-    http = results["variants"].get("HTTP (server defaults)")
+        lines += ["", *markdown_table(header, rows)]
+    http = variants.get("HTTP (server defaults)")
     if http:
         lines += [
             "",
             f"HTTP: `/v1/models` {_fmt(_median(http, 'models_rps'), 0)} req/s at 16 "
             f"connections; 1-token completion p50 {_fmt(_median(http, 'one_token_p50_ms'), 2)} ms.",
         ]
-    if results["variants"]:
-        first = next(iter(results["variants"].values()))[0]
+    if variants:
+        first = next(iter(variants.values()))[0]
         lines += ["", f"Load probe: one-row steps differ: {first['single_rows_differ']}."]
     if results["idle_caches"]:
         idle = results["idle_caches"]
-        lines += [
-            "",
-            "| one stream, decode tok/s | other sequences empty | 7 short idle caches "
-            "| 7 long idle caches |",
-            "|---|---|---|---|",
-            f"| every cost paid | {_fmt(_median(idle, 'empty'))} "
-            f"| {_fmt(_median(idle, 'short_idle_caches'))} "
-            f"| {_fmt(_median(idle, 'long_idle_caches'))} |",
+        header = [
+            "one stream, decode tok/s", "other sequences empty", "7 short idle caches",
+            "7 long idle caches",
+        ]  # fmt: skip
+        row = ["every cost paid"] + [
+            _fmt(_median(idle, key)) for key in ("empty", "short_idle_caches", "long_idle_caches")
         ]
+        lines += ["", *markdown_table(header, [row])]
     if results["prefill"]:
-        lines += [
-            "",
-            "| --prefill-chunk | ITL p95 before ms "
-            "| ITL p95 during ms | ratio | long prompt TTFT ms |",
-            "|---|---|---|---|---|",
+        header = [
+            "--prefill-chunk", "ITL p95 before ms", "ITL p95 during ms", "ratio",
+            "long prompt TTFT ms",
+        ]  # fmt: skip
+        rows = [
+            [
+                chunk if chunk != "0" else "measured (default)",
+                _fmt(_median(runs, "itl_p95_before_ms")),
+                _fmt(_median(runs, "itl_p95_during_ms")),
+                _fmt(_median(runs, "ratio"), 2),
+                _fmt(_median(runs, "long_prompt_ttft_ms"), 0),
+            ]
+            for chunk, runs in results["prefill"].items()
         ]
-        for chunk, runs in results["prefill"].items():
-            lines.append(
-                f"| {chunk if chunk != '0' else 'measured (default)'} "
-                f"| {_fmt(_median(runs, 'itl_p95_before_ms'))} "
-                f"| {_fmt(_median(runs, 'itl_p95_during_ms'))} "
-                f"| {_fmt(_median(runs, 'ratio'), 2)} "
-                f"| {_fmt(_median(runs, 'long_prompt_ttft_ms'), 0)} |"
-            )
+        lines += ["", *markdown_table(header, rows)]
     return "\n".join(lines)
 
 

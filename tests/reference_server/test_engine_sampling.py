@@ -4,7 +4,7 @@ picks from the step's row they were copied from."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -24,26 +24,41 @@ def backend() -> Iterator[LlamaBackend]:
     loaded.close()
 
 
-def test_argmax_picks_the_tokens_the_greedy_chain_picks(backend: LlamaBackend) -> None:
-    chain = SamplerChain(backend._ctx, backend.vocab.handle, backend.vocab.n_vocab, GREEDY, 0)
-    fast = backend.open_sampler(0, (), GREEDY, 0, lambda: False)
-    assert isinstance(fast, GreedySampler)
+def _walk(backend: LlamaBackend, steps: int, pick: Callable[[int], int]) -> list[int]:
+    """Decodes a prompt, then `steps` tokens, each the one `pick` chooses from the last step's
+    logits row; returns them."""
     batch = StepBatch(64)
     tokens = backend.tokenize("Once upon a time", add_bos=True, special=False)
     backend.forget(0)
     row = batch.add(tokens, 0, 0, output_last=True)
     backend.decode(batch)
-    picked = []
-    for position in range(len(tokens), len(tokens) + 48):
-        token = fast.sample(row)
-        assert token == chain.sample(row), f"after {picked}"
-        picked.append(token)
-        batch.clear()
-        row = batch.add((token,), position, 0, output_last=True)
-        backend.decode(batch)
-    chain.close()
-    backend.forget(0)
+    picked: list[int] = []
+    try:
+        for position in range(len(tokens), len(tokens) + steps):
+            picked.append(pick(row))
+            batch.clear()
+            row = batch.add((picked[-1],), position, 0, output_last=True)
+            backend.decode(batch)
+    finally:
+        backend.forget(0)
     assert len(set(picked)) > 3, picked  # a real walk through the vocabulary, not one token
+    return picked
+
+
+def test_argmax_picks_the_tokens_the_greedy_chain_picks(backend: LlamaBackend) -> None:
+    chain = SamplerChain(backend._ctx, backend.vocab.handle, backend.vocab.n_vocab, GREEDY, 0)
+    fast = backend.open_sampler(0, (), GREEDY, 0, lambda: False)
+    assert isinstance(fast, GreedySampler)
+
+    def pick(row: int) -> int:
+        token = fast.sample(row)
+        assert token == chain.sample(row)
+        return token
+
+    try:
+        _walk(backend, 48, pick)
+    finally:
+        chain.close()
 
 
 @pytest.mark.parametrize(
@@ -84,27 +99,19 @@ def test_kept_logits_sample_as_the_row_they_were_copied_from(
     copy of it (what a cached prompt's first token is sampled from)."""
     from_row = backend.open_sampler(0, (), params, 11, lambda: False)
     from_copy = backend.open_sampler(0, (), params, 11, lambda: False)
-    batch = StepBatch(64)
-    tokens = backend.tokenize("Once upon a time", add_bos=True, special=False)
-    backend.forget(0)
-    row = batch.add(tokens, 0, 0, output_last=True)
-    backend.decode(batch)
-    picked = []
+
+    def pick(row: int) -> int:
+        kept = backend.keep_logits(row)
+        token = from_row.sample(row)
+        assert from_copy.sample(kept) == token
+        assert backend.logprob(kept, token, 3) == backend.logprob(row, token, 3)
+        return token
+
     try:
-        for position in range(len(tokens), len(tokens) + 24):
-            kept = backend.keep_logits(row)
-            token = from_row.sample(row)
-            assert from_copy.sample(kept) == token, f"after {picked}"
-            assert backend.logprob(kept, token, 3) == backend.logprob(row, token, 3)
-            picked.append(token)
-            batch.clear()
-            row = batch.add((token,), position, 0, output_last=True)
-            backend.decode(batch)
+        _walk(backend, 24, pick)
     finally:
         from_row.close()
         from_copy.close()
-        backend.forget(0)
-    assert len(set(picked)) > 3, picked  # a real walk through the vocabulary, not one token
 
 
 def test_the_padding_row_is_paid_only_when_asked_for(backend: LlamaBackend) -> None:
