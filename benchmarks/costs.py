@@ -6,13 +6,15 @@ In-process (the engine as the server builds it, no HTTP), each variant switches 
 from the engine with every determinism cost paid: the padding row of one-token steps, the
 logits kept for each prompt's last token (an exact repeat starts from them instead of
 decoding that token again), llama.cpp's sampler chain for greedy requests, and the hand-off of
-events from the engine thread to the event loop. Each reports closed-loop tok/s and TTFT at 1
+events from the engine thread to the event loop; one more turns flash attention on (the
+server's default, off under `--batch-invariant`). Each reports closed-loop tok/s and TTFT at 1
 and 8 streams, and the two determinism checks: `repeat` (a temperature-0 request twice in a
 row gives the same text; the second finds its prompt cached) and `batch` (the same text alone
 as started beside others). Then the HTTP path: a real server with the defaults, the same
 streams over HTTP, `/v1/models` req/s and the 1-token latency. Last, a long prompt arriving
 while 7 streams decode, at each prefill budget in `--prefill`, and one stream's decode speed
-as the other sequences leave idle caches in the shared KV cache.
+as the other sequences leave idle caches in the shared KV cache, with plain attention and with
+flash attention.
 
 These switches are benchmark options only; what the server offers is in `docs/performance.md`.
 """
@@ -57,14 +59,17 @@ class Variant:
 
 
 ALL_ON = Variant("every cost paid")
+FLASH = dataclasses.replace(ALL_ON, name="with flash attention", flash_attention=True)
 VARIANTS = (
     ALL_ON,
     dataclasses.replace(ALL_ON, name="without the padding row", pad=False),
     dataclasses.replace(ALL_ON, name="without the kept prompt logits", kept_logits=False),
     dataclasses.replace(ALL_ON, name="without the sampler chain (argmax)", chain=False),
     dataclasses.replace(ALL_ON, name="without the hand-off (stepped inline)", threaded=False),
-    dataclasses.replace(ALL_ON, name="with flash attention", flash_attention=True),
+    FLASH,
 )
+# Idle caches cost what attention over them costs: measured under both kinds.
+IDLE_VARIANTS = {"plain attention": ALL_ON, "flash attention": FLASH}
 
 
 def loader(path: Path, args: argparse.Namespace, variant: Variant) -> Callable[[], Any]:
@@ -137,7 +142,7 @@ def measure_prefill(path: Path, args: argparse.Namespace, chunk: int) -> dict[st
     )
 
 
-def measure_idle_caches(path: Path, args: argparse.Namespace) -> dict[str, Any]:
+def measure_idle_caches(path: Path, args: argparse.Namespace, variant: Variant) -> dict[str, Any]:
     async def work(engine: Any) -> dict[str, Any]:
         return await _inprocess.single_beside_idle_caches(
             engine, CANDIDATE_PROMPTS, 2 * args.tokens
@@ -198,12 +203,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     names = [v.name for v in VARIANTS] + ["HTTP (server defaults)"]
     rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     prefill: dict[int, list[dict[str, Any]]] = {chunk: [] for chunk in args.prefill}
-    idle: list[dict[str, Any]] = []
+    idle: dict[str, list[dict[str, Any]]] = {name: [] for name in IDLE_VARIANTS}
     if args.idle_only:
         rounds, names, prefill = {}, [], {}
     for r in range(args.rounds):
         # The order rotates each round, so a slow spell hits each variant in another place.
-        turn = r % max(1, len(names))
+        turn = r % max(1, len(names)) if names else r
         order = names[turn:] + names[:turn]
         for name in order:
             print(f"round {r + 1}/{args.rounds}: {name}", flush=True)
@@ -215,8 +220,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for chunk in prefill:
             print(f"round {r + 1}/{args.rounds}: long prompt, prefill budget {chunk}", flush=True)
             prefill[chunk].append(measure_prefill(path, args, chunk))
-        print(f"round {r + 1}/{args.rounds}: one stream beside idle caches", flush=True)
-        idle.append(measure_idle_caches(path, args))
+        for name in list(idle)[turn % len(idle) :] + list(idle)[: turn % len(idle)]:
+            print(f"round {r + 1}/{args.rounds}: one stream beside idle caches, {name}", flush=True)
+            idle[name].append(measure_idle_caches(path, args, IDLE_VARIANTS[name]))
     return {
         "command": " ".join(["python -m benchmarks.costs", *sys.argv[1:]]),
         "machine": _machine.describe(),
@@ -247,7 +253,7 @@ def _fmt(value: float | None, digits: int = 1) -> str:
 
 def render(results: dict[str, Any]) -> str:
     lines = [
-        f"`{results['command']}` ({len(results['idle_caches'])} rounds, "
+        f"`{results['command']}` ({max(map(len, results['idle_caches'].values()))} rounds, "
         f"{results['minutes']} min); model `{Path(results['model']['path']).name}`, n_ctx "
         f"{results['model']['n_ctx']}, {results['threads']} thread(s), {results['parallel']} "
         "sequences. Medians over rounds.",
@@ -288,10 +294,15 @@ def render(results: dict[str, Any]) -> str:
             "one stream, decode tok/s", "other sequences empty", "7 short idle caches",
             "7 long idle caches",
         ]  # fmt: skip
-        row = ["every cost paid"] + [
-            _fmt(_median(idle, key)) for key in ("empty", "short_idle_caches", "long_idle_caches")
+        rows = [
+            [name]
+            + [
+                _fmt(_median(runs, key))
+                for key in ("empty", "short_idle_caches", "long_idle_caches")
+            ]
+            for name, runs in idle.items()
         ]
-        lines += ["", *markdown_table(header, [row])]
+        lines += ["", *markdown_table(header, rows)]
     if results["prefill"]:
         header = [
             "--prefill-chunk", "ITL p95 before ms", "ITL p95 during ms", "ratio",

@@ -167,9 +167,11 @@ def _build_parsers() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     serve.add_argument(
         "--batch-invariant",
         action="store_true",
-        help="pad one-token decode steps with a throwaway row on models whose one-row steps "
-        "round differently (probed at load; the tiny model), so that a request's text does "
-        "not depend on whether it decoded alone; slower (docs/performance.md)",
+        help="plain attention instead of llama.cpp's flash attention, and one-token decode steps "
+        "padded with a throwaway row on models whose one-row steps round differently (probed "
+        "at load; the tiny model), so that a request's text does not depend on whether it "
+        "decoded alone or beside others; slower, most where idle caches fill the KV cache "
+        "(docs/performance.md)",
     )
     serve.add_argument(
         "--no-repack",

@@ -37,6 +37,6 @@ class ServerConfig:
     responses_store: int = 1024  # stored responses kept (least recently used evicted); 0: none
     validation_profile: str = "strict"
     prefill_chunk: int = 0  # prompt tokens per step beside decoding ones; 0: measured
-    batch_invariant: bool = False  # pad one-token steps where the model needs it (engine/_llama.py)
+    batch_invariant: bool = False  # plain attention, one-token steps padded where needed
     no_repack: bool = False  # the reference server also enforces the stricter rules
     extra: dict = field(default_factory=dict)

@@ -57,6 +57,9 @@ def llama_options(
         parallel=model.parallel,
         n_batch=model.n_batch,
         batch_invariant=batch_invariant,
+        # Flash attention's sums depend on the step's shape and the cells' places: a text that
+        # must not depend on its neighbours needs plain attention.
+        flash_attention=not batch_invariant,
         prefill_chunk=prefill_chunk,
     )
 

@@ -51,9 +51,10 @@ class LlamaOptions:
     # load), so that a request gives the same text alone as beside others; see decode().
     batch_invariant: bool = False
     prefill_chunk: int = 0  # see ModelFacts.prefill_chunk
-    # llama.cpp's flash attention: off by default, because its CPU kernel makes a sequence's
-    # logits depend on where its cells sit in the unified cache (see _new_context).
-    flash_attention: bool = False
+    # llama.cpp's flash attention (llama-server's default): its CPU kernel skips the cells a
+    # sequence does not see, so idle caches of other sequences cost a stream almost nothing; but
+    # its sums depend on where the cells sit and on the step's shape (see _new_context).
+    flash_attention: bool = True
 
 
 def disable_weight_repacking() -> None:
@@ -157,9 +158,11 @@ class LlamaBackend:
         params.n_threads = params.n_threads_batch = threads
         params.embeddings = embeddings
         # llama.cpp's CPU flash attention accumulates in FP16 in the order the cells sit in the
-        # unified cache, so a sequence whose cells were placed around other sequences' (the
-        # normal case when sequences come and go) got visibly different logits (up to 2e-2
-        # measured) from the same sequence decoded alone. Plain attention differs by ~1e-6.
+        # unified cache, and splits a one-row step's cells between threads, so a sequence
+        # decoded beside others or around their cells gets other logits (up to 2e-2 measured)
+        # than decoded alone; plain attention differs by ~1e-6 but attends over every cell up to
+        # the highest in use, idle caches included. Embeddings keep plain attention: a text's
+        # vector must not depend on the texts decoded beside it.
         params.flash_attn_type = (
             llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
             if self.options.flash_attention and not embeddings

@@ -190,8 +190,9 @@ def test_costs_run_measures_every_variant_and_checks_determinism(tmp_path: Path)
     assert http["models_rps"] > 0 and http["one_token_p50_ms"] > 0 and not http["errors"]
     # With every determinism cost paid, the engine keeps its promise on the tiny model.
     assert variants["every cost paid"][0]["checks"] == {"repeat": True, "batch": True}
-    (idle,) = result["idle_caches"]
-    assert all(idle[state] > 0 for state in ("empty", "short_idle_caches", "long_idle_caches"))
+    assert list(result["idle_caches"]) == ["plain attention", "flash attention"]
+    for (idle,) in result["idle_caches"].values():
+        assert all(idle[s] > 0 for s in ("empty", "short_idle_caches", "long_idle_caches"))
     for budget in ("0", "16"):
         (prefill,) = result["prefill"][budget]
         assert prefill["itl_p95_before_ms"] > 0 and prefill["itl_p95_during_ms"] > 0

@@ -1,7 +1,8 @@
-"""Continuous batching against real server processes: concurrent requests decode together and
-still give the text each gives alone; a cancelled sequence leaves its neighbours untouched;
-`n` choices decode their prompt once; cached prefixes show in `cached_tokens`; a sequence
-that runs out of context, a failing sequence and a KV cache that refuses big steps stay local.
+"""Continuous batching against real server processes: concurrent requests decode together and,
+with `--batch-invariant`, still give the text each gives alone; a cancelled sequence leaves its
+neighbours untouched; `n` choices decode their prompt once; cached prefixes show in
+`cached_tokens`; a sequence that runs out of context, a failing sequence and a KV cache that
+refuses big steps stay local.
 Assertions use counters (/metrics, the scripted token log) and event order, not timings."""
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ STEPS = "inferno_decode_steps_total"
 EVALUATED = "inferno_prompt_tokens_evaluated_total"
 REUSED = "inferno_prompt_tokens_reused_total"
 BUSY = f'inferno_sequences{{model="{MODEL}",state="busy"}}'
+# Flash attention (the default) sums by the step's shape: the text alone is the same text
+# beside others only with plain attention, the promise `--batch-invariant` makes.
+INVARIANT = ["--parallel", str(PARALLEL), "--batch-invariant"]
 PROMPTS = [
     "Tell me about the sea",
     "Write a haiku",
@@ -179,7 +183,7 @@ def scripted() -> Iterator[ScriptedServer]:
         token_log = Path(tmp) / "tokens"
         faults: dict[str, object] = {"token_delay": 0.01, "token_marker": "PACE", "no_eos": 1}
         faults |= {"inference_error": 1, "token_log": token_log}
-        with faulty_server(["--parallel", str(PARALLEL)], **faults) as server:
+        with faulty_server(INVARIANT, **faults) as server:
             yield ScriptedServer(server, token_log)
 
 
@@ -312,8 +316,7 @@ def test_a_sequence_at_the_end_of_its_context_finishes_alone(scripted: ScriptedS
 def test_steps_the_kv_cache_refuses_are_retried_smaller() -> None:
     """Every step over 6 tokens is refused (the scripted KV cache is "full"): prompts of 16+
     tokens and 8 concurrent sequences still decode, in smaller steps, to the same text."""
-    args = ["--parallel", str(PARALLEL)]
-    with faulty_server(args, no_eos=1, kv_full_above=6) as server:
+    with faulty_server(INVARIANT, no_eos=1, kv_full_above=6) as server:
         base = server.base_url
         alone = [_stream_text(base, p, 20) for p in PROMPTS]
         together = _concurrently(len(PROMPTS), lambda i: _stream_text(base, PROMPTS[i], 20))
