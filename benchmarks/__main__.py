@@ -41,7 +41,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=3, help="interleaved runs, >= 3 (default 3)")
     parser.add_argument("--quick", action="store_true", help="short workloads (a rough check)")
     parser.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--peers", default=",".join(_peers.PEER_NAMES))
+    parser.add_argument(
+        "--peers",
+        default=",".join(_peers.PEER_NAMES),
+        help="comma-separated; `ours:FLAGS` adds the reference server with more serve flags "
+        "(e.g. ours,ours:--batch-invariant,llama-server)",
+    )
     parser.add_argument("--threads", type=int, help="threads for every peer (default: as ours)")
     parser.add_argument("--n-ctx", type=int, help="context size for every peer (default: 2048)")
     parser.add_argument(

@@ -18,9 +18,10 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import json
+import shlex
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,9 +104,15 @@ def version_of(distribution: str) -> str:
 
 
 def prepare(name: str, log: Callable[[str], None] = print) -> Peer:
-    """Install or build what the peer needs; raise PeerUnavailable with the reason if we can't."""
+    """Install or build what the peer needs; raise PeerUnavailable with the reason if we can't.
+
+    `ours:FLAGS` is the reference server with more `serve` flags (`ours:--batch-invariant`),
+    measured beside the others as a peer of its own."""
     if name == "ours":
         return _ours()
+    if name.startswith("ours:"):
+        flags = shlex.split(name.removeprefix("ours:"))
+        return _ours(flags)
     if name == "llama-cpp-python":
         return _llama_cpp_python(log)
     if name == "llama-server":
@@ -119,7 +126,7 @@ def prepare(name: str, log: Callable[[str], None] = print) -> Peer:
     raise PeerUnavailable(f"unknown peer {name!r}; known: {', '.join(COMPAT_PEER_NAMES)}")
 
 
-def _ours() -> Peer:
+def _ours(flags: Sequence[str] = ()) -> Peer:
     def command(launch: Launch, role: str) -> list[str]:
         # One process serves both roles; it is still restarted per role, like the others.
         return [
@@ -141,6 +148,7 @@ def _ours() -> Peer:
             str(launch.parallel),
             "--n-batch",
             str(launch.n_batch),
+            *flags,
         ]
 
     versions = {
@@ -148,7 +156,7 @@ def _ours() -> Peer:
         "sanic": version_of("sanic"),
         "llama-cpp-python": version_of("llama-cpp-python"),
     }
-    return Peer("ours", versions, command)
+    return Peer(shlex.join(["ours", *flags]), versions, command)
 
 
 def _llama_cpp_python(log: Callable[[str], None]) -> Peer:

@@ -68,6 +68,8 @@ VARIANTS = (
     dataclasses.replace(ALL_ON, name="without the hand-off (stepped inline)", threaded=False),
     FLASH,
 )
+# What `serve` runs without options (greedy by argmax, no padding, flash attention).
+DEFAULTS = Variant("the server's defaults", pad=False, chain=False, flash_attention=True)
 # Idle caches cost what attention over them costs: measured under both kinds.
 IDLE_VARIANTS = {"plain attention": ALL_ON, "flash attention": FLASH}
 
@@ -126,7 +128,7 @@ def measure_variant(
 
 
 def measure_prefill(path: Path, args: argparse.Namespace, chunk: int) -> dict[str, Any]:
-    variant = dataclasses.replace(ALL_ON, prefill_chunk=chunk)
+    variant = dataclasses.replace(DEFAULTS, prefill_chunk=chunk)
 
     async def work(engine: Any) -> dict[str, Any]:
         prompts = [tuple(engine.tokenize(p)) for p in CANDIDATE_PROMPTS]
@@ -204,8 +206,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     prefill: dict[int, list[dict[str, Any]]] = {chunk: [] for chunk in args.prefill}
     idle: dict[str, list[dict[str, Any]]] = {name: [] for name in IDLE_VARIANTS}
-    if args.idle_only:
-        rounds, names, prefill = {}, [], {}
+    if args.only:  # one workload: the others are left out
+        names = names if args.only == "variants" else []
+        rounds = {name: [] for name in names}
+        prefill = prefill if args.only == "prefill" else {}
+        idle = idle if args.only == "idle" else {}
     for r in range(args.rounds):
         # The order rotates each round, so a slow spell hits each variant in another place.
         turn = r % max(1, len(names)) if names else r
@@ -220,7 +225,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for chunk in prefill:
             print(f"round {r + 1}/{args.rounds}: long prompt, prefill budget {chunk}", flush=True)
             prefill[chunk].append(measure_prefill(path, args, chunk))
-        for name in list(idle)[turn % len(idle) :] + list(idle)[: turn % len(idle)]:
+        first = turn % max(1, len(idle))
+        for name in list(idle)[first:] + list(idle)[:first]:
             print(f"round {r + 1}/{args.rounds}: one stream beside idle caches, {name}", flush=True)
             idle[name].append(measure_idle_caches(path, args, IDLE_VARIANTS[name]))
     return {
@@ -229,6 +235,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "model": {"path": str(path), "id": info.model_id, "n_ctx": args.n_ctx},
         "threads": args.threads,
         "parallel": args.parallel,
+        "rounds": args.rounds,
         "minutes": round((time.monotonic() - started) / 60, 1),
         "variants": rounds,
         "prefill": {str(k): v for k, v in prefill.items()},
@@ -253,7 +260,7 @@ def _fmt(value: float | None, digits: int = 1) -> str:
 
 def render(results: dict[str, Any]) -> str:
     lines = [
-        f"`{results['command']}` ({max(map(len, results['idle_caches'].values()))} rounds, "
+        f"`{results['command']}` ({results['rounds']} rounds, "
         f"{results['minutes']} min); model `{Path(results['model']['path']).name}`, n_ctx "
         f"{results['model']['n_ctx']}, {results['threads']} thread(s), {results['parallel']} "
         "sequences. Medians over rounds.",
@@ -344,14 +351,16 @@ def main(argv: list[str] | None = None) -> int:
         "'' for none; default: 0,512,64)",
     )
     parser.add_argument(
-        "--idle-only",
-        action="store_true",
-        help="only one stream beside idle caches (no variants, HTTP or long prompt)",
+        "--only",
+        choices=("variants", "prefill", "idle"),
+        default=None,
+        help="one workload only: the variants and HTTP, the long prompt, or one stream beside "
+        "idle caches (default: all three)",
     )
     parser.add_argument("--out", type=Path, default=None, help="results JSON")
     args = parser.parse_args(argv)
     results = run(args)
-    kind = "idle-caches" if args.idle_only else "costs"
+    kind = f"costs-{args.only}" if args.only else "costs"
     out = args.out or RESULTS / f"{kind}-{time.strftime('%Y-%m-%d')}-{Path(args.model).stem}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1) + "\n")

@@ -151,6 +151,16 @@ def test_batching_peers_get_the_same_sequences_context_batch_and_threads() -> No
     assert embed["embedding"] is True and embed["pooling_type"] == 1
 
 
+def test_ours_with_flags_is_a_peer_of_its_own() -> None:
+    from benchmarks import _peers
+
+    launch = _peers.Launch(Path("/models/m.gguf"), "m", 2048, 2, 9000)
+    variant = _peers.prepare("ours:--batch-invariant --prefill-chunk 64")
+    assert variant.name == "ours --batch-invariant --prefill-chunk 64"
+    command = variant.command(launch, "gen")
+    assert command == [*_peers._ours().command(launch, "gen"), *variant.name.split()[1:]]
+
+
 def test_memory_benchmark_reports_rss_of_a_loaded_server() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks.memory", "--model", "tiny", "--parallel", "2"],
@@ -203,3 +213,20 @@ def test_costs_run_measures_every_variant_and_checks_determinism(tmp_path: Path)
         and "| measured (default) |" in done.stdout
         and "7 long idle caches |" in done.stdout
     )
+
+
+def test_costs_run_of_one_workload_leaves_out_the_others(tmp_path: Path) -> None:
+    out = tmp_path / "costs.json"
+    argv = ["--model", "tiny", "--rounds", "1", "--tokens", "8", "--only", "idle"]
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.costs", *argv, "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert (result["variants"], result["prefill"]) == ({}, {})
+    assert [len(runs) for runs in result["idle_caches"].values()] == [1, 1]
+    assert "| flash attention |" in done.stdout and "| every cost paid |" not in done.stdout
