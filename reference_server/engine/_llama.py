@@ -52,7 +52,7 @@ class LlamaOptions:
     batch_invariant: bool = False
     prefill_chunk: int = 0  # see ModelFacts.prefill_chunk
     # llama.cpp's flash attention (llama-server's default): its CPU kernel skips the cells a
-    # sequence does not see, so idle caches of other sequences cost a stream almost nothing; but
+    # sequence does not see, so other sequences' idle caches cost a stream little; but
     # its sums depend on where the cells sit and on the step's shape (see _new_context).
     flash_attention: bool = True
 
