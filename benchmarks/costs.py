@@ -202,15 +202,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     args.threads = args.threads or _model.default_threads(info, os.cpu_count() or 1)
     args.n_ctx = args.n_ctx or _model.default_n_ctx(info)
     started = time.monotonic()
-    names = [v.name for v in VARIANTS] + ["HTTP (server defaults)"]
+
+    def wanted(workload: str) -> bool:  # --only one workload leaves out the others
+        return args.only in (None, workload)
+
+    names = [v.name for v in VARIANTS] + ["HTTP (server defaults)"] if wanted("variants") else []
     rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
-    prefill: dict[int, list[dict[str, Any]]] = {chunk: [] for chunk in args.prefill}
-    idle: dict[str, list[dict[str, Any]]] = {name: [] for name in IDLE_VARIANTS}
-    if args.only:  # one workload: the others are left out
-        names = names if args.only == "variants" else []
-        rounds = {name: [] for name in names}
-        prefill = prefill if args.only == "prefill" else {}
-        idle = idle if args.only == "idle" else {}
+    prefill: dict[int, list[dict[str, Any]]] = {
+        chunk: [] for chunk in (args.prefill if wanted("prefill") else [])
+    }
+    idle: dict[str, list[dict[str, Any]]] = {
+        name: [] for name in (IDLE_VARIANTS if wanted("idle") else {})
+    }
     for r in range(args.rounds):
         # The order rotates each round, so a slow spell hits each variant in another place.
         turn = r % max(1, len(names)) if names else r

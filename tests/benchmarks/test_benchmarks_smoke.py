@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -179,18 +180,23 @@ def test_memory_benchmark_reports_rss_of_a_loaded_server() -> None:
     assert prompts.endswith("× 2"), prompts
 
 
-def test_costs_run_measures_every_variant_and_checks_determinism(tmp_path: Path) -> None:
+def _costs(tmp_path: Path, *argv: str) -> tuple[str, dict[str, Any]]:
+    """`python -m benchmarks.costs` on the tiny model, one round: its output and results."""
     out = tmp_path / "costs.json"
-    argv = ["--model", "tiny", "--rounds", "1", "--duration", "0.3", "--tokens", "8"]
+    one_round = ["--model", "tiny", "--rounds", "1", "--tokens", "8"]
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.costs", *argv, "--prefill", "0,16", "--out", str(out)],
+        [sys.executable, "-m", "benchmarks.costs", *one_round, *argv, "--out", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=240,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(out.read_text())
+    return done.stdout, json.loads(out.read_text())
+
+
+def test_costs_run_measures_every_variant_and_checks_determinism(tmp_path: Path) -> None:
+    stdout, result = _costs(tmp_path, "--duration", "0.3", "--prefill", "0,16")
     variants = result["variants"]
     assert len(variants) == 7, list(variants)
     for name, (run,) in variants.items():
@@ -208,25 +214,15 @@ def test_costs_run_measures_every_variant_and_checks_determinism(tmp_path: Path)
         assert prefill["itl_p95_before_ms"] > 0 and prefill["itl_p95_during_ms"] > 0
         assert prefill["long_prompt_tokens"] > 100 and prefill["long_prompt_ttft_ms"] > 0
     assert (
-        "| every cost paid |" in done.stdout
-        and "| 16 |" in done.stdout
-        and "| measured (default) |" in done.stdout
-        and "7 long idle caches |" in done.stdout
+        "| every cost paid |" in stdout
+        and "| 16 |" in stdout
+        and "| measured (default) |" in stdout
+        and "7 long idle caches |" in stdout
     )
 
 
 def test_costs_run_of_one_workload_leaves_out_the_others(tmp_path: Path) -> None:
-    out = tmp_path / "costs.json"
-    argv = ["--model", "tiny", "--rounds", "1", "--tokens", "8", "--only", "idle"]
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.costs", *argv, "--out", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(out.read_text())
+    stdout, result = _costs(tmp_path, "--only", "idle")
     assert (result["variants"], result["prefill"]) == ({}, {})
     assert [len(runs) for runs in result["idle_caches"].values()] == [1, 1]
-    assert "| flash attention |" in done.stdout and "| every cost paid |" not in done.stdout
+    assert "| flash attention |" in stdout and "| every cost paid |" not in stdout
