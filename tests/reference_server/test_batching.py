@@ -231,7 +231,8 @@ def test_cancelling_one_of_eight_streams_leaves_the_others_unchanged(
 ) -> None:
     base = scripted.base_url
     prompts = [f"PACE {PROMPTS[0]}", *PROMPTS[1:]]
-    alone = [_stream_text(base, p, 300) for p in prompts]
+    paced_tokens = 600  # with its prompt, within the tiny model's 1024-token context
+    alone = [_stream_text(base, p, paced_tokens) for p in prompts]
     victim = 3
     all_started = threading.Barrier(len(prompts))
     closed = threading.Event()
@@ -244,7 +245,7 @@ def test_cancelling_one_of_eight_streams_leaves_the_others_unchanged(
 
     def reader(i: int) -> str:
         if i != victim:
-            return _stream_text(base, prompts[i], 300, seen=started)
+            return _stream_text(base, prompts[i], paced_tokens, seen=started)
 
         def first_text(items: list[SseItem]) -> bool:
             if content_of(items):
@@ -252,15 +253,16 @@ def test_cancelling_one_of_eight_streams_leaves_the_others_unchanged(
                 return True
             return False
 
-        text = _stream_text(base, prompts[i], 300, seen=first_text)
+        text = _stream_text(base, prompts[i], paced_tokens, seen=first_text)
         closed.set()
         return text
 
     with ThreadPoolExecutor(len(prompts)) as pool:
         futures = [pool.submit(reader, i) for i in range(len(prompts))]
         assert closed.wait(timeout=30)
-        # The victim's sequence is freed while the seven others are still decoding (300 paced
-        # steps: 3 s at least).
+        # The victim's sequence is freed while the seven others are still decoding (paced_tokens
+        # paced steps: 6 s at least, so a loaded machine that is slow to notice the closed
+        # connection still sees the others running).
         with httpx.Client(timeout=5.0) as http:
             deadline = time.monotonic() + 10.0
             while (busy := scrape_url(base, http)[BUSY]) > 7:
