@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from ._channel import EventChannel
+from ._placement import by_preference, holders, kept_logits
 from ._prefill import SHORT_PROMPT, PrefillPacer
 from ._sequence import Choice, Job, Phase, Slot, common_prefix
 from ._step_counts import StepCounts
@@ -55,16 +56,7 @@ class Scheduler:
         prompt = job.prompt
         job.budget = max(0, min(job.request.params.max_tokens, self.facts.n_ctx - len(prompt)))
         self.jobs.append(job)
-        free = [s for s in self.slots if s.choice is None]
-        # Like llama-server's slot choice: the idle sequence whose cache holds the longest
-        # prefix of this prompt, if it covers at least half of it; else the least recently used
-        # one, so that a short shared prefix (BOS, a chat header) does not evict a useful cache.
-        # Siblings take the next least recently used ones and copy the leader's prompt cells.
-        free.sort(key=lambda s: s.last_used)
-        best = max(free, key=lambda s: common_prefix(s.cached, prompt))
-        if common_prefix(best.cached, prompt) * 2 >= len(prompt):
-            free.remove(best)
-            free.insert(0, best)
+        free = by_preference([s for s in self.slots if s.choice is None], prompt)
         leader = self._start(job, free[0], None)
         job.cached_tokens = leader.n_past if leader else 0
         started = 1
@@ -119,15 +111,13 @@ class Scheduler:
         Otherwise at most all but the last token are reused (its logits are needed). A last
         token decoded alone after its cached prompt may get other logits than inside its
         prompt's chunk (up to ~1.0 on Gemma 3), so without the kept logits a repeated request
-        would not always give the same text.
-
-        Only in place: a prefix is never copied from another sequence's cells, because llama.cpp
-        would then place the new tokens' cells before the copied ones in its cache, and its
-        kernels round differently by cell order: the same request would no longer give the
-        same text (siblings of one request are the exception; they start together)."""
+        would not always give the same text. A prompt held whole by another sequence is
+        shared from there (see `_placement`)."""
         prompt, slot = choice.job.prompt, choice.slot
+        kept = kept_logits(slot, prompt)
+        if kept is None and self._share_whole(choice):
+            return
         common = common_prefix(slot.cached, prompt)
-        kept = slot.prompt_logits if slot.prompt_len == len(prompt) <= common else None
         reuse = len(prompt) if kept is not None else min(common, len(prompt) - 1)
         slot.forget_prompt()  # until this prompt is decoded, or found whole
         if not self.backend.forget(slot.seq_id, reuse):
@@ -143,6 +133,17 @@ class Scheduler:
             return
         choice.phase = Phase.PREFILL
         self.prefilling.append(choice)
+
+    def _share_whole(self, choice: Choice) -> bool:
+        """Starts `choice` from another sequence that holds its whole prompt with the logits
+        kept for it; False when none does (or its cells are no longer all there)."""
+        prompt = choice.job.prompt
+        for source in holders(self.slots, prompt, besides=choice.slot):
+            if self._join(source, choice):
+                self.counts.prompt_tokens_reused += len(prompt)
+                self.cached_starts.append(choice)
+                return True
+        return False
 
     def _join(self, source: Slot, follower: Choice) -> bool:
         """A sibling shares the prompt cells of `source` (before anything may reuse them) and

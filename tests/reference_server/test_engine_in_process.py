@@ -275,6 +275,35 @@ def test_siblings_of_a_repeated_prompt_start_from_its_kept_logits() -> None:
         driver.close()
 
 
+def test_a_prompt_another_request_is_decoding_starts_from_its_cells_and_kept_logits() -> None:
+    """The same prompt from a second client while the first still decodes: it shares the
+    first one's prompt cells and kept logits, so its first token needs no step, and it gives
+    the same text. A prompt that only begins the same is prefilled in its own sequence."""
+    backend = FakeBackend(n_seq=3, n_ctx=64, n_batch=64)
+    backend.ends = False
+    driver = EngineDriver(backend, stream_buffer=64)
+    try:
+        prompt = "v" * 20
+        first = _start_decoding(driver, prompt, 6)
+        backend.calls.clear()
+        again = driver.submit(prompt, 6)
+        driver.step()  # its first token from the kept logits, then one step for both streams
+        assert [size for kind, size in backend.calls if kind == "decode"] == [2]
+        partly = driver.submit("v" * 19 + "u", 6)
+        backend.calls.clear()
+        driver.step()
+        prompt_tokens = len(backend.tokenize(prompt, add_bos=True, special=False))
+        assert [size for kind, size in backend.calls if kind == "decode"] == [2 + prompt_tokens]
+        driver.drain()
+        assert again is not None and partly is not None
+        assert _texts(again) == _texts(first)
+        assert _cached_tokens(again) == prompt_tokens
+        assert _cached_tokens(partly) == 0
+        driver.check()
+    finally:
+        driver.close()
+
+
 def test_short_prompts_arriving_together_start_in_one_step_beside_decoding() -> None:
     backend = FakeBackend(n_seq=4, n_ctx=64, n_batch=64, prefill_chunk=4)
     backend.ends = False
