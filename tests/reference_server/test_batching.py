@@ -1,7 +1,7 @@
 """Continuous batching against real server processes: concurrent requests decode together and,
 with `--batch-invariant`, still give the text each gives alone; a cancelled sequence leaves its
 neighbours untouched; `n` choices decode their prompt once; cached prefixes show in
-`cached_tokens`; a sequence that runs out of context, a failing sequence and a KV cache that
+`cached_tokens`; a prompt another stream is decoding starts from its cells; a sequence that runs out of context, a failing sequence and a KV cache that
 refuses big steps stay local.
 Assertions use counters (/metrics, the scripted token log) and event order, not timings."""
 
@@ -278,6 +278,32 @@ def test_cancelling_one_of_eight_streams_leaves_the_others_unchanged(
     assert alone[victim].startswith(texts[victim])
     # Once the cancel reached the engine, at most the step in flight sampled for it.
     assert scripted.tokens_after_cancel() - late_before <= 1
+
+
+def test_a_prompt_another_stream_is_decoding_starts_from_its_cells(
+    scripted: ScriptedServer,
+) -> None:
+    """The same prompt from a second client while the first streams: it reports the whole
+    prompt cached (it shares the first one's cells) and gives the text the stream begins with."""
+    base = scripted.base_url
+    prompt = f"PACE {PROMPTS[6]}"
+    decoding = threading.Event()
+
+    def first_text(items: list[SseItem]) -> bool:
+        if content_of(items):
+            decoding.set()
+        return False
+
+    with ThreadPoolExecutor(1) as pool:
+        stream = pool.submit(_stream_text, base, prompt, 300, first_text)
+        assert decoding.wait(timeout=30)
+        with client(base) as http:
+            again = _chat(http, prompt, 4)
+        assert not stream.done(), "the stream ended before the second request was answered"
+        streamed = stream.result(timeout=60)
+    usage = again["usage"]
+    assert usage["prompt_tokens_details"] == {"cached_tokens": usage["prompt_tokens"]}
+    assert streamed.startswith(again["choices"][0]["message"]["content"])
 
 
 def test_a_failing_sequence_fails_only_its_request(scripted: ScriptedServer) -> None:
