@@ -1,8 +1,8 @@
 """Continuous batching against real server processes: concurrent requests decode together and,
 with `--batch-invariant`, still give the text each gives alone; a cancelled sequence leaves its
 neighbours untouched; `n` choices decode their prompt once; cached prefixes show in
-`cached_tokens`; a prompt another stream is decoding starts from its cells; a sequence that runs out of context, a failing sequence and a KV cache that
-refuses big steps stay local.
+`cached_tokens`; a prompt another stream is decoding starts from its cells; a sequence that
+runs out of context, a failing sequence and a KV cache that refuses big steps stay local.
 Assertions use counters (/metrics, the scripted token log) and event order, not timings."""
 
 from __future__ import annotations
