@@ -11,6 +11,7 @@ import jsonschema
 import pytest
 
 from tests.reference_server._assertions import client, error_body, json_body
+from tests.reference_server._faulty_server import faulty_server
 from tests.reference_server._responses import (
     ADD,
     ADD_TOOL,
@@ -122,9 +123,16 @@ def test_a_forced_function_call(http: httpx.Client) -> None:
     assert body["tools"] == [{**ADD_TOOL, "strict": True}]
 
 
-def test_a_streamed_function_call_sends_argument_fragments(http: httpx.Client) -> None:
-    # Greedy, so the arguments (and how they split into tokens) are the same on every run.
-    events = stream(http, tools=[ADD_TOOL], tool_choice="required", temperature=0)
+@pytest.fixture(scope="module")
+def paced() -> Iterator[httpx.Client]:
+    """A server whose every token takes 20 ms: its reader is never so far behind that the
+    arguments' tokens reach it as one merged delta (a busy machine would otherwise merge them)."""
+    with faulty_server([], token_delay=0.02) as server, client(server.base_url) as c:
+        yield c
+
+
+def test_a_streamed_function_call_sends_argument_fragments(paced: httpx.Client) -> None:
+    events = stream(paced, tools=[ADD_TOOL], tool_choice="required", temperature=0)
     assert kinds(events) == [*CALL_EVENTS, "response.completed"]
     added = events[2]["item"]
     assert added["type"] == "function_call" and added["arguments"] == ""
