@@ -117,8 +117,10 @@ class Scheduler:
         kept = kept_logits(slot, prompt)
         if kept is None and self._share_whole(choice):
             return
-        common = common_prefix(slot.cached, prompt)
-        reuse = len(prompt) if kept is not None else min(common, len(prompt) - 1)
+        if kept is not None:
+            reuse = len(prompt)
+        else:
+            reuse = min(common_prefix(slot.cached, prompt), len(prompt) - 1)
         slot.forget_prompt()  # until this prompt is decoded, or found whole
         if not self.backend.forget(slot.seq_id, reuse):
             self.backend.forget(slot.seq_id, 0)
